@@ -1,0 +1,11 @@
+"""Deep Learning Tutorials on Theano: each model one readable, runnable module.
+
+Importing the package prepares Theano (see :mod:`dltutorials.theano_setup`), so
+``from dltutorials.logistic_sgd import LogisticRegression`` works on a fresh
+machine with no ``THEANO_FLAGS`` and no ``~/.theanorc``.
+"""
+from dltutorials import theano_setup as _theano_setup
+
+__version__ = '0.1.0'
+
+_theano_setup.configure()

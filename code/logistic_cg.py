@@ -1,0 +1,180 @@
+"""Logistic regression on MNIST trained with the conjugate gradient method.
+
+The same model as :mod:`dltutorials.logistic_sgd`, trained by a different
+optimiser: ``scipy.optimize.fmin_cg`` searches along conjugate directions
+using the exact cost and gradient over the whole training set, which Theano
+computes.  SciPy works on one flat vector of parameters, so ``W`` and ``b``
+are views into a single shared vector ``theta``: setting ``theta`` changes
+both, and the gradient with respect to ``theta`` is what SciPy wants.
+
+.. math::
+
+    \\theta = [\\mathrm{vec}(W), b], \\qquad
+    \\ell(\\theta) = -\\frac{1}{N} \\sum_i \\log P(Y=y^{(i)} \\mid x^{(i)}, \\theta)
+
+Each conjugate-gradient iteration counts as an epoch; after each, the
+validation error is measured, and the parameters with the best one are kept
+(and saved), as early stopping would.
+
+Run it::
+
+    python code/logistic_cg.py --n-epochs 50
+
+References:
+
+- J. Nocedal and S. J. Wright, "Numerical Optimization", chapter 5
+"""
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy
+import scipy.optimize
+
+# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+from dltutorials import command_line
+from dltutorials.data_loading import load_data
+from dltutorials.errors import HyperparameterError
+from dltutorials.logistic_sgd import LogisticRegression
+from dltutorials.model_io import save_params
+from dltutorials.training import TrainingResult, compile_set_scorer
+
+import theano
+import theano.tensor as T
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = 'logistic_cg.npz'
+
+
+def flat_logistic_regression(input, n_in, n_out):
+    """A :class:`LogisticRegression` whose W and b are views of one shared vector.
+
+    Returns ``(classifier, theta)``; ``theta`` has ``n_in * n_out + n_out``
+    floatX entries, W first (row-major), then b.
+    """
+    theta = theano.shared(numpy.zeros(n_in * n_out + n_out, dtype=theano.config.floatX),
+                          name='theta', borrow=True)
+    W = theta[:n_in * n_out].reshape((n_in, n_out))
+    b = theta[n_in * n_out:]
+    return LogisticRegression(input, n_in, n_out, W=W, b=b), theta
+
+
+def build_cg_functions(classifier, theta, x, y, datasets, batch_size=600):
+    """Compile what ``fmin_cg`` needs.
+
+    Returns ``(cost_and_grad, validate_fn, test_fn)``: ``cost_and_grad()``
+    gives the mean negative log-likelihood over the whole training set and
+    its gradient with respect to ``theta``, in one pass; the scorers give the
+    error rate over every example of the validation / test set, scored in
+    minibatches of ``batch_size``.
+    """
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
+    cost = classifier.negative_log_likelihood(y)
+    cost_and_grad = theano.function([], [cost, T.grad(cost, theta)],
+                                    givens={x: train_x, y: train_y})
+    errors = classifier.errors(y)
+    return (cost_and_grad,
+            compile_set_scorer(x, y, errors, valid_x, valid_y, batch_size),
+            compile_set_scorer(x, y, errors, test_x, test_y, batch_size))
+
+
+def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz='mnist.pkl.gz', output_dir='results'):
+    """Train logistic regression with ``scipy.optimize.fmin_cg`` for at most ``n_epochs`` iterations.
+
+    Returns a dict with the :class:`~dltutorials.training.TrainingResult`
+    fields (errors as fractions) and ``model_file``, where the parameters with
+    the best validation error are saved as ``W`` and ``b``.
+    """
+    if not (isinstance(n_epochs, int) and n_epochs > 0):
+        raise HyperparameterError('n_epochs must be a positive integer, got %r' % (n_epochs,))
+    datasets = load_data(mnist_pkl_gz)
+    n_in, n_out = 28 * 28, 10
+
+    logger.info('... building the model')
+    x = T.matrix('x')
+    y = T.ivector('y')
+    classifier, theta = flat_logistic_regression(x, n_in, n_out)
+    cost_and_grad, validate_fn, test_fn = build_cg_functions(classifier, theta, x, y, datasets)
+
+    # fmin_cg asks for the cost and the gradient separately, usually at the
+    # same point: compute both in one pass and remember the last point.
+    cache = {}
+
+    def evaluate(theta_value):
+        if cache.get('theta') is None or not numpy.array_equal(cache['theta'], theta_value):
+            theta.set_value(theta_value.astype(theano.config.floatX), borrow=False)
+            cost, grad = cost_and_grad()
+            cache.update(theta=theta_value.copy(), cost=float(cost),
+                         grad=numpy.asarray(grad, dtype='float64'))
+        return cache['cost'], cache['grad']
+
+    model_file = Path(output_dir) / MODEL_FILE
+    result = TrainingResult(best_validation_error=math.inf, test_error=math.nan,
+                            best_iteration=-1, epochs=0, iterations=0, seconds=0.0,
+                            stopped_by='n_epochs')
+    start = time.perf_counter()
+
+    def after_iteration(theta_value):
+        result.epochs += 1
+        result.iterations = result.epochs
+        theta.set_value(theta_value.astype(theano.config.floatX), borrow=False)
+        validation_error = validate_fn()
+        record = {'epoch': result.epochs, 'iteration': result.epochs - 1,
+                  'validation_error': validation_error, 'test_error': None}
+        result.history.append(record)
+        logger.info('epoch %i, validation error %.2f %% (%.1f s elapsed)',
+                    result.epochs, validation_error * 100, time.perf_counter() - start)
+        if validation_error < result.best_validation_error:
+            result.best_validation_error = validation_error
+            result.best_iteration = result.epochs - 1
+            result.test_error = record['test_error'] = test_fn()
+            logger.info('     epoch %i, test error of best model %.2f %%',
+                        result.epochs, result.test_error * 100)
+            W = theta_value[:n_in * n_out].reshape(n_in, n_out)
+            b = theta_value[n_in * n_out:]
+            save_params(model_file, [theano.shared(W.astype(theano.config.floatX), name='W'),
+                                     theano.shared(b.astype(theano.config.floatX), name='b')],
+                        model='LogisticRegression', n_in=n_in, n_out=n_out,
+                        dataset=str(mnist_pkl_gz),
+                        best_validation_error=result.best_validation_error,
+                        test_error=result.test_error)
+
+    logger.info('... training the model')
+    try:
+        scipy.optimize.fmin_cg(f=lambda t: evaluate(t)[0], fprime=lambda t: evaluate(t)[1],
+                               x0=numpy.zeros(theta.get_value().shape, dtype='float64'),
+                               callback=after_iteration, disp=0, maxiter=n_epochs)
+        if result.epochs < n_epochs:
+            result.stopped_by = 'converged'
+    except KeyboardInterrupt:
+        result.stopped_by = 'interrupted'
+        logger.warning('interrupted in epoch %i; keeping the best model so far', result.epochs)
+    result.seconds = time.perf_counter() - start
+    logger.info('Optimization complete with best validation score of %.2f %%, '
+                'with test performance %.2f %%',
+                result.best_validation_error * 100, result.test_error * 100)
+    logger.info('The code ran for %d epochs in %.1f s, %.2f s per epoch', result.epochs,
+                result.seconds, result.seconds / max(result.epochs, 1))
+    logger.info('best model saved to %s', model_file)
+    return dict(result.as_dict(), model_file=str(model_file))
+
+
+def build_parser():
+    parser = command_line.build_parser(__doc__.split('\n')[0])
+    parser.add_argument('--n-epochs', type=command_line.positive_int, default=50,
+                        help='the most conjugate-gradient iterations')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    numpy.random.seed(args.seed)  # the model starts from zeros: runs are repeatable
+    return command_line.run(
+        lambda: cg_optimization_mnist(args.n_epochs, args.dataset, args.output_dir), args.quiet)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

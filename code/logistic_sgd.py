@@ -1,0 +1,242 @@
+"""Classifying MNIST digits with logistic regression and minibatch SGD.
+
+Logistic regression is a probabilistic linear classifier, parametrised by a
+weight matrix :math:`W` and a bias vector :math:`b`.  It projects an input
+onto one hyperplane per class; the distance to each becomes, through the
+softmax, the probability that the input belongs to that class:
+
+.. math::
+
+    P(Y=i \\mid x, W, b) = \\mathrm{softmax}_i(W x + b)
+                       = \\frac{e^{W_i x + b_i}}{\\sum_j e^{W_j x + b_j}}
+
+The prediction is the most probable class,
+:math:`y_{pred} = \\mathrm{argmax}_i P(Y=i \\mid x, W, b)`, and the model is
+trained by minimising the mean negative log-likelihood of the correct labels
+over minibatches, with early stopping on a validation set.
+
+Run it::
+
+    python code/logistic_sgd.py                      # the tutorial's settings
+    python code/logistic_sgd.py --dataset fashion-mnist --learning-rate 0.1
+    python code/logistic_sgd.py --predict            # first 10 test digits
+    python code/logistic_sgd.py --predict my_digit.png
+
+References:
+
+- textbooks: C. M. Bishop, "Pattern Recognition and Machine Learning", section 4.3.2
+"""
+import logging
+import sys
+from pathlib import Path
+
+import numpy
+
+# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+from dltutorials import command_line
+from dltutorials.data_loading import load_arrays, load_data, n_examples, read_images
+from dltutorials.errors import HyperparameterError
+from dltutorials.model_io import load_params, read_params, save_params
+from dltutorials.training import build_minibatch_functions, early_stopping
+from dltutorials.updates import sgd
+
+import theano
+import theano.tensor as T
+
+__all__ = ['LogisticRegression', 'load_data', 'sgd_optimization_mnist', 'predict']
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = 'logistic_sgd.npz'
+
+
+class LogisticRegression(object):
+    """Multi-class logistic regression: one softmax layer.
+
+    Parameters
+    ----------
+    input : Theano matrix (n_examples, n_in)
+        one example per row, e.g. a minibatch of flattened images.
+    n_in : int
+        input dimension (784 for 28 x 28 images).
+    n_out : int
+        number of classes.
+    W, b : Theano expressions, optional
+        weights (n_in, n_out) and bias (n_out,) to use instead of new zero
+        shared variables: :mod:`dltutorials.logistic_cg` passes views of one
+        flat parameter vector.
+    """
+
+    def __init__(self, input, n_in, n_out, W=None, b=None):
+        if W is None:
+            W = theano.shared(numpy.zeros((n_in, n_out), dtype=theano.config.floatX),
+                              name='W', borrow=True)
+        if b is None:
+            b = theano.shared(numpy.zeros((n_out,), dtype=theano.config.floatX),
+                              name='b', borrow=True)
+        self.W = W
+        self.b = b
+        self.n_in, self.n_out = n_in, n_out
+
+        # Class membership probabilities, (n_examples, n_out): row i is P(Y | x_i).
+        self.p_y_given_x = T.nnet.softmax(T.dot(input, self.W) + self.b)
+        # The most probable class of each example, (n_examples,).
+        self.y_pred = T.argmax(self.p_y_given_x, axis=1)
+
+        self.params = [self.W, self.b]
+        self.input = input
+
+    def __repr__(self):
+        return 'LogisticRegression(n_in=%d, n_out=%d)' % (self.n_in, self.n_out)
+
+    def negative_log_likelihood(self, y):
+        """Mean negative log-likelihood of the labels ``y`` (int vector, one per row).
+
+        .. math:: -\\frac{1}{|\\mathcal{D}|} \\sum_i \\log P(Y=y^{(i)} \\mid x^{(i)}, W, b)
+
+        The mean, not the sum, keeps the learning rate independent of the
+        minibatch size.  ``log(p_y_given_x)[arange(n), y]`` picks, in row i,
+        the log-probability of the correct class y[i].
+        """
+        self._check_labels(y)
+        return -T.mean(T.log(self.p_y_given_x)[T.arange(y.shape[0]), y])
+
+    def errors(self, y):
+        """Fraction of the examples in the minibatch that are misclassified (0-1 loss)."""
+        self._check_labels(y)
+        return T.mean(T.neq(self.y_pred, y))
+
+    def _check_labels(self, y):
+        if y.ndim != self.y_pred.ndim:
+            raise TypeError('y should have the same rank as y_pred: got a %d-d %s, expected a '
+                            'vector of class indices' % (y.ndim, y.type))
+        if not y.dtype.startswith('int'):
+            raise TypeError('y should hold integer class indices, got dtype %s '
+                            '(cast it: T.cast(y, "int32"))' % y.dtype)
+
+
+def build_sgd_functions(classifier, x, y, datasets, batch_size, learning_rate):
+    """Compile the training step and the two scorers for ``classifier``.
+
+    Returns ``(train_fn, validate_fn, test_fn)``: ``train_fn(i)`` takes one SGD
+    step on training minibatch ``i`` and returns its cost; the scorers return
+    the error rate over the whole validation / test set.
+    """
+    cost = classifier.negative_log_likelihood(y)
+    updates = sgd(cost, classifier.params, learning_rate)
+    return build_minibatch_functions(x, y, cost, classifier.errors(y), updates,
+                                     datasets, batch_size)
+
+
+def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl.gz',
+                           batch_size=600, patience=5000, output_dir='results'):
+    """Train logistic regression on ``dataset`` with minibatch SGD and early stopping.
+
+    Parameters
+    ----------
+    learning_rate : float
+        SGD step size.
+    n_epochs : int
+        the most passes over the training set.
+    dataset : str
+        a .pkl.gz file, a folder of IDX files, or a known name
+        (see :mod:`dltutorials.data_loading`).
+    batch_size : int
+        examples per minibatch.
+    patience : int
+        minibatches to look at before stopping without improvement.
+    output_dir : str
+        where the best parameters are saved, as ``logistic_sgd.npz``.
+
+    Returns
+    -------
+    dict: the :class:`~dltutorials.training.TrainingResult` fields (errors as
+    fractions) and ``model_file``.
+    """
+    if not learning_rate > 0:
+        raise HyperparameterError('learning_rate must be positive, got %r' % (learning_rate,))
+    datasets = load_data(dataset)
+    n_train = n_examples(datasets[0][0])
+    n_train_batches = n_train // batch_size
+    if n_train_batches < 1:
+        raise HyperparameterError('batch_size %d is larger than the %d training examples'
+                                  % (batch_size, n_train))
+
+    logger.info('... building the model')
+    x = T.matrix('x')   # rasterised images, one per row
+    y = T.ivector('y')  # their labels
+    classifier = LogisticRegression(input=x, n_in=28 * 28, n_out=10)
+    train_fn, validate_fn, test_fn = build_sgd_functions(
+        classifier, x, y, datasets, batch_size, learning_rate)
+
+    model_file = Path(output_dir) / MODEL_FILE
+
+    def save_best(result):
+        save_params(model_file, classifier.params, model='LogisticRegression', n_in=28 * 28,
+                    n_out=10, dataset=str(dataset),
+                    best_validation_error=result.best_validation_error,
+                    test_error=result.test_error)
+
+    logger.info('... training the model')
+    result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                            patience=patience, on_new_best=save_best)
+    logger.info('best model saved to %s', model_file)
+    return dict(result.as_dict(), model_file=str(model_file))
+
+
+def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
+    """Load a saved model and print its predictions.
+
+    Predicts the classes of ``images`` (paths of image files, see
+    :func:`~dltutorials.data_loading.read_images`), or else of the first
+    ``n`` images of ``dataset``'s test set.  Returns the predictions.
+    """
+    _, meta = read_params(model_file)
+    x = T.matrix('x')
+    classifier = LogisticRegression(input=x, n_in=meta.get('n_in', 28 * 28),
+                                    n_out=meta.get('n_out', 10))
+    load_params(model_file, classifier.params)
+    predict_model = theano.function(inputs=[classifier.input], outputs=classifier.y_pred)
+
+    if images:
+        inputs = read_images(images)
+        predicted = predict_model(inputs.astype(theano.config.floatX))
+        for path, label in zip(images, predicted):
+            print('%s: %d' % (path, label))
+    else:
+        test_x = load_arrays(dataset)[2][0][:n]
+        predicted = predict_model(test_x.astype(theano.config.floatX))
+        print('Predicted values for the first %d examples in test set:' % len(test_x))
+        print(predicted)
+    return predicted
+
+
+def build_parser():
+    parser = command_line.build_parser(__doc__.split('\n')[0])
+    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.13)
+    parser.add_argument('--n-epochs', type=command_line.positive_int, default=1000)
+    parser.add_argument('--batch-size', type=command_line.positive_int, default=600)
+    parser.add_argument('--patience', type=command_line.positive_int, default=5000,
+                        help='minibatches to look at before stopping without improvement')
+    parser.add_argument('--predict', nargs='*', metavar='IMAGE',
+                        help='instead of training, load the saved model and classify these '
+                             'image files (none: the first 10 test images)')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    numpy.random.seed(args.seed)  # logistic regression starts from zeros: runs are repeatable
+
+    def task():
+        if args.predict is not None:
+            predict(Path(args.output_dir) / MODEL_FILE, args.dataset, args.predict)
+        else:
+            sgd_optimization_mnist(args.learning_rate, args.n_epochs, args.dataset,
+                                   args.batch_size, args.patience, args.output_dir)
+
+    return command_line.run(task, args.quiet)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
