@@ -216,8 +216,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         ('numpy', 'ndarray'), ('numpy', 'dtype'),
         ('numpy.core.multiarray', '_reconstruct'), ('numpy.core.multiarray', 'scalar'),
         ('numpy._core.multiarray', '_reconstruct'), ('numpy._core.multiarray', 'scalar'),
-        # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1').
-        ('_codecs', 'encode'),
+        # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1'),
+        # and empty bytes (an empty array's data) as a call to bytes().
+        ('_codecs', 'encode'), ('builtins', 'bytes'), ('__builtin__', 'bytes'),
     ])
 
     def find_class(self, module, name):

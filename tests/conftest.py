@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny learnable datasets in every format the loader reads."""
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy
+import pytest
+
+import dltutorials  # noqa: F401  (sets Theano's defaults before any test imports Theano)
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / 'shared' / 'data'
+
+
+def make_digits(n, seed=0):
+    """``n`` fake 28 x 28 'digits': class k lights up row block k, plus noise.
+
+    Returns float32 x (n, 784) in [0, 1] and int64 y (n,): linearly separable,
+    so a logistic regression learns it in a few epochs.
+    """
+    rng = numpy.random.RandomState(seed)
+    y = rng.randint(0, 10, size=n).astype(numpy.int64)
+    images = rng.uniform(0, 0.3, size=(n, 28, 28)).astype(numpy.float32)
+    for i, label in enumerate(y):
+        images[i, 2 * label + 4: 2 * label + 6, 4:24] = 1.0
+    return images.reshape(n, 784), y
+
+
+@pytest.fixture(scope='session')
+def tiny_splits():
+    return make_digits(300, seed=1), make_digits(100, seed=2), make_digits(100, seed=3)
+
+
+def write_pkl_gz(path, obj, protocol=2):
+    with gzip.open(path, 'wb') as stream:
+        pickle.dump(obj, stream, protocol=protocol)
+    return path
+
+
+@pytest.fixture(scope='session')
+def tiny_pkl(tmp_path_factory, tiny_splits):
+    return write_pkl_gz(tmp_path_factory.mktemp('data') / 'tiny.pkl.gz', tiny_splits)
+
+
+def write_idx(path, array):
+    array = numpy.asarray(array, dtype=numpy.uint8)
+    header = struct.pack('>BBBB', 0, 0, 0x08, array.ndim) + struct.pack(
+        '>%dI' % array.ndim, *array.shape)
+    with gzip.open(path, 'wb') as stream:
+        stream.write(header + array.tobytes())
+
+
+def write_idx_folder(folder, train, test):
+    """Write (images uint8 (n, 28, 28), labels) pairs as the four IDX files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, (images, labels) in (('train', train), ('t10k', test)):
+        write_idx(folder / ('%s-images-idx3-ubyte.gz' % prefix), images)
+        write_idx(folder / ('%s-labels-idx1-ubyte.gz' % prefix), labels)
+    return folder
+
+
+@pytest.fixture
+def shared_data():
+    """The real data beside the repository, or a clean skip on a fresh clone."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip('../shared/data is not present')
+    return SHARED_DATA
