@@ -52,10 +52,23 @@ def build_parser(description, dataset='mnist.pkl.gz', output_dir='results'):
     return parser
 
 
+class _ScriptHandler(logging.StreamHandler):
+    """The handler a script puts on the ``dltutorials`` logger (one at most)."""
+
+
 def setup_logging(quiet=False):
-    """Log INFO lines (WARNING with ``quiet``) to stderr, bare, as the tutorial prints them."""
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format='%(message)s', stream=sys.stderr)
+    """Log dltutorials' INFO lines (WARNING with ``quiet``) to stderr, bare, as the tutorial prints them.
+
+    Only the package's own logger is set up, so whatever else the process
+    logs keeps its own configuration.
+    """
+    package_logger = logging.getLogger('dltutorials')
+    for handler in [h for h in package_logger.handlers if isinstance(h, _ScriptHandler)]:
+        package_logger.removeHandler(handler)
+    handler = _ScriptHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter('%(message)s'))
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def run(task, quiet=False):

@@ -36,10 +36,9 @@ import scipy.optimize
 # Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
 from dltutorials import command_line
 from dltutorials.data_loading import load_data
-from dltutorials.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.model_io import save_params
-from dltutorials.training import TrainingResult, compile_set_scorer
+from dltutorials.training import TrainingResult, check_positive, compile_set_scorer
 
 import theano
 import theano.tensor as T
@@ -88,8 +87,7 @@ def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz='mnist.pkl.gz', output_dir='
     fields (errors as fractions) and ``model_file``, where the parameters with
     the best validation error are saved as ``W`` and ``b``.
     """
-    if not (isinstance(n_epochs, int) and n_epochs > 0):
-        raise HyperparameterError('n_epochs must be a positive integer, got %r' % (n_epochs,))
+    check_positive(n_epochs=n_epochs)
     datasets = load_data(mnist_pkl_gz)
     n_in, n_out = 28 * 28, 10
 

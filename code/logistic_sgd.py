@@ -37,7 +37,7 @@ from dltutorials import command_line
 from dltutorials.data_loading import load_arrays, load_data, n_examples, read_images
 from dltutorials.errors import HyperparameterError
 from dltutorials.model_io import load_params, read_params, save_params
-from dltutorials.training import build_minibatch_functions, early_stopping
+from dltutorials.training import build_minibatch_functions, check_positive, early_stopping
 from dltutorials.updates import sgd
 
 import theano
@@ -153,8 +153,8 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl
     dict: the :class:`~dltutorials.training.TrainingResult` fields (errors as
     fractions) and ``model_file``.
     """
-    if not learning_rate > 0:
-        raise HyperparameterError('learning_rate must be positive, got %r' % (learning_rate,))
+    check_positive(learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
+                   patience=patience)
     datasets = load_data(dataset)
     n_train = n_examples(datasets[0][0])
     n_train_batches = n_train // batch_size

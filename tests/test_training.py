@@ -1,0 +1,146 @@
+"""The early-stopping loop, driven by scripted validation errors (no Theano)."""
+import logging
+import math
+
+import pytest
+
+from dltutorials.errors import HyperparameterError
+from dltutorials.training import early_stopping, set_scorer
+
+
+class Script:
+    """Scripted scorers: validation errors in order (the last one repeats)."""
+
+    def __init__(self, validation_errors):
+        self.validation_errors = list(validation_errors)
+        self.validations = 0
+        self.trained = []
+        self.tests = 0
+
+    def train(self, index):
+        self.trained.append(index)
+        return 1.0
+
+    def validate(self):
+        error = self.validation_errors[min(self.validations, len(self.validation_errors) - 1)]
+        self.validations += 1
+        return error
+
+    def test(self):
+        self.tests += 1
+        return 0.5 + self.tests / 100.0   # distinguishable per call
+
+
+def run(script, **kw):
+    kw.setdefault('n_train_batches', 10)
+    kw.setdefault('n_epochs', 1000)
+    return early_stopping(script.train, script.validate, script.test, **kw)
+
+
+def test_no_improvement_stops_when_patience_runs_out():
+    script = Script([0.5])
+    result = run(script, patience=30, validation_frequency=5)
+    # The first validation (iteration 4) is a new best: patience = max(30, 4*2) = 30.
+    # Stop when patience <= iteration: after iteration 30, the 31st minibatch.
+    assert result.stopped_by == 'patience'
+    assert result.iterations == 31 and len(script.trained) == 31
+    assert result.epochs == 4
+    assert result.best_iteration == 4 and result.best_validation_error == 0.5
+    assert script.tests == 1 and result.test_error == pytest.approx(0.51)
+
+
+def test_first_validation_extends_patience_from_a_zero_based_iteration():
+    script = Script([0.5])
+    result = run(script, n_train_batches=100, patience=10, validation_frequency=5)
+    # First validation at iteration 4 (the 5th minibatch): patience becomes max(10, 8) = 10.
+    assert result.iterations == 11
+
+
+def test_significant_improvements_extend_patience():
+    # Errors fall by 10 % each time for 5 validations, then stay flat.
+    errors = [0.5 * 0.9 ** k for k in range(5)]
+    script = Script(errors)
+    result = run(script, patience=20, validation_frequency=10, patience_increase=2)
+    # Last improvement at iteration 49 -> patience 98 -> stop after iteration 98.
+    assert result.best_iteration == 49
+    assert result.iterations == 99
+    assert script.tests == 5
+    assert result.best_validation_error == pytest.approx(errors[-1])
+
+
+def test_improvements_below_the_threshold_count_as_best_but_do_not_extend_patience():
+    errors = [0.5, 0.4999, 0.4998, 0.4997]   # better, but by less than 0.5 %
+    script = Script(errors)
+    result = run(script, patience=25, validation_frequency=10, improvement_threshold=0.995)
+    # Validations at iterations 9 and 19 (patience stays 25); stop after iteration 25.
+    assert result.iterations == 26
+    assert result.best_iteration == 19 and result.best_validation_error == 0.4999
+    assert script.tests == 2
+
+
+def test_n_epochs_caps_training():
+    script = Script([0.5 * 0.5 ** k for k in range(100)])   # always improving
+    result = run(script, n_epochs=3, patience=10000)
+    assert result.stopped_by == 'n_epochs'
+    assert result.epochs == 3 and result.iterations == 30
+    assert script.trained == list(range(10)) * 3
+
+
+def test_default_validation_frequency_is_min_of_epoch_and_half_patience():
+    script = Script([0.5])
+    run(script, n_train_batches=10, patience=8, n_epochs=1)
+    assert script.validations == 2          # every patience // 2 = 4 minibatches: at 3 and 7
+    script = Script([0.5 * 0.5 ** k for k in range(100)])
+    run(script, n_train_batches=10, patience=10000, n_epochs=2)
+    assert script.validations == 2          # once per epoch
+
+
+def test_on_new_best_is_called_for_each_new_best_only():
+    saved = []
+    script = Script([0.5, 0.4, 0.45, 0.3, 0.35])
+    run(script, n_epochs=5, on_new_best=lambda r: saved.append(r.best_validation_error))
+    assert saved == [0.5, 0.4, 0.3]
+
+
+def test_history_records_every_validation():
+    script = Script([0.5, 0.4, 0.45])
+    result = run(script, n_epochs=3)
+    assert [h['validation_error'] for h in result.history] == [0.5, 0.4, 0.45]
+    assert [h['test_error'] is None for h in result.history] == [False, False, True]
+
+
+def test_ctrl_c_returns_the_best_so_far():
+    script = Script([0.5, 0.4])
+
+    def train(index):
+        if script.validations == 2:
+            raise KeyboardInterrupt
+        return 1.0
+
+    result = early_stopping(train, script.validate, script.test, 10, 100)
+    assert result.stopped_by == 'interrupted'
+    assert result.best_validation_error == 0.4 and result.epochs == 3
+
+
+def test_logs_the_tutorial_lines(caplog):
+    script = Script([0.081, 0.075])
+    with caplog.at_level(logging.INFO):
+        run(script, n_train_batches=83, n_epochs=2)
+    assert 'epoch 2, minibatch 83/83, validation error 7.50 %' in caplog.text
+    assert 'epoch 2, minibatch 83/83, test error of best model 52.00 %' in caplog.text
+    assert ('Optimization complete with best validation score of 7.50 %, '
+            'with test performance 52.00 %') in caplog.text
+
+
+@pytest.mark.parametrize('bad', [dict(n_train_batches=0), dict(n_epochs=0),
+                                 dict(patience=-1), dict(improvement_threshold=math.nan)])
+def test_nonsense_numbers_are_refused(bad):
+    with pytest.raises(HyperparameterError, match=next(iter(bad))):
+        run(Script([0.5]), **bad)
+
+
+def test_set_scorer_weights_the_partial_last_batch():
+    # 1,000 examples in batches of 600: the second batch holds 400.
+    means = {0: 0.1, 1: 0.35}
+    score = set_scorer(lambda i: means[i], n_examples=1000, batch_size=600)
+    assert score() == pytest.approx((0.1 * 600 + 0.35 * 400) / 1000)
