@@ -1,0 +1,145 @@
+"""Time one training epoch of each tutorial model in Theano and in PyTorch, same CPU, same run.
+
+For each model and dtype, both frameworks train the same architecture with
+the same batch size on the same 50,000 random MNIST-shaped examples.  The
+runs are interleaved (Theano, PyTorch, Theano, ...) for ``--rounds`` rounds,
+because these machines are shared and noisy; the table gives the median
+seconds per epoch and the median of the per-round ratios Theano / PyTorch
+(below 1: Theano is faster).
+
+    pip install torch==2.13.0          # benchmark-only; a CPU wheel
+    python benchmarks/benchmark_epoch.py --rounds 5
+
+Later models add themselves to ``MODELS``: a name, the batch size of the
+tutorial, and two builders that return a function running one epoch.
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy
+
+import dltutorials  # noqa: F401  (sets Theano's defaults before Theano is imported)
+import theano
+import theano.tensor as T
+
+N_EXAMPLES = 50000
+N_IN, N_OUT = 28 * 28, 10
+
+
+def random_mnist(dtype, seed=0):
+    rng = numpy.random.RandomState(seed)
+    x = rng.uniform(0, 1, (N_EXAMPLES, N_IN)).astype(dtype)
+    y = rng.randint(0, N_OUT, N_EXAMPLES).astype('int64')
+    return x, y
+
+
+# ---------------------------------------------------------------- logistic regression
+
+def theano_logistic(x_value, y_value, batch_size, learning_rate=0.13):
+    """One epoch of the tutorial's training function (shared data, givens, updates)."""
+    from dltutorials.data_loading import shared_dataset
+    from dltutorials.logistic_sgd import LogisticRegression, build_sgd_functions
+
+    dtype = str(x_value.dtype)
+    with theano.change_flags(floatX=dtype):
+        train = shared_dataset((x_value, y_value))
+        datasets = [train, train, shared_dataset((x_value[:batch_size], y_value[:batch_size]))]
+        x, y = T.matrix('x'), T.ivector('y')
+        model = LogisticRegression(x, N_IN, N_OUT)
+        train_fn, _, _ = build_sgd_functions(model, x, y, datasets, batch_size, learning_rate)
+    n_batches = N_EXAMPLES // batch_size
+
+    def epoch():
+        for index in range(n_batches):
+            train_fn(index)
+    return epoch
+
+
+def torch_logistic(x_value, y_value, batch_size, learning_rate=0.13):
+    import torch
+
+    dtype = getattr(torch, str(x_value.dtype))
+    x = torch.from_numpy(x_value)
+    y = torch.from_numpy(y_value)
+    W = torch.zeros(N_IN, N_OUT, dtype=dtype, requires_grad=True)
+    b = torch.zeros(N_OUT, dtype=dtype, requires_grad=True)
+    optimizer = torch.optim.SGD([W, b], lr=learning_rate)
+    n_batches = N_EXAMPLES // batch_size
+
+    def epoch():
+        for index in range(n_batches):
+            batch = slice(index * batch_size, (index + 1) * batch_size)
+            optimizer.zero_grad()
+            cost = torch.nn.functional.cross_entropy(x[batch] @ W + b, y[batch])
+            cost.backward()
+            optimizer.step()
+    return epoch
+
+
+#: name -> (tutorial batch size, Theano builder, PyTorch builder)
+MODELS = {
+    'logistic_sgd': (600, theano_logistic, torch_logistic),
+}
+
+
+def time_epoch(epoch):
+    start = time.perf_counter()
+    epoch()
+    return time.perf_counter() - start
+
+
+def benchmark(name, dtype, rounds, batch_size=None):
+    default_batch, build_theano, build_torch = MODELS[name]
+    batch_size = batch_size or default_batch
+    x, y = random_mnist(dtype)
+    runners = {'theano': build_theano(x, y, batch_size), 'pytorch': build_torch(x, y, batch_size)}
+    for epoch in runners.values():   # warm-up: compilation, caches, thread pools
+        epoch()
+    times = {framework: [] for framework in runners}
+    for _ in range(rounds):
+        for framework, epoch in runners.items():
+            times[framework].append(time_epoch(epoch))
+    ratios = [t / p for t, p in zip(times['theano'], times['pytorch'])]
+    return dict(model=name, dtype=dtype, batch=batch_size,
+                theano=statistics.median(times['theano']),
+                pytorch=statistics.median(times['pytorch']),
+                ratio=statistics.median(ratios), ratio_range=(min(ratios), max(ratios)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
+    parser.add_argument('--dtypes', nargs='+', default=['float32', 'float64'],
+                        choices=['float32', 'float64'])
+    parser.add_argument('--rounds', type=int, default=5, help='interleaved timed epochs')
+    parser.add_argument('--batch-size', type=int, help="override the tutorial's batch size")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print('error: PyTorch is needed for the comparison: pip install torch==2.13.0',
+              file=sys.stderr)
+        return 2
+
+    print('Theano %s (blas.ldflags=%r), PyTorch %s (%d threads), %d examples per epoch, '
+          '%d rounds' % (theano.__version__, theano.config.blas.ldflags, torch.__version__,
+                         torch.get_num_threads(), N_EXAMPLES, args.rounds))
+    header = '%-14s %-8s %6s %12s %12s %16s' % ('model', 'dtype', 'batch', 'theano s/ep',
+                                                 'pytorch s/ep', 'theano/pytorch')
+    print(header)
+    print('-' * len(header))
+    for name in args.models:
+        for dtype in args.dtypes:
+            row = benchmark(name, dtype, args.rounds, args.batch_size)
+            print('%-14s %-8s %6d %12.3f %12.3f %7.2fx (%.2f-%.2f)' % (
+                row['model'], row['dtype'], row['batch'], row['theano'], row['pytorch'],
+                row['ratio'], *row['ratio_range']))
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
