@@ -62,13 +62,15 @@ def setup_logging(quiet=False):
     Only the package's own logger is set up, so whatever else the process
     logs keeps its own configuration.
     """
-    package_logger = logging.getLogger('dltutorials')
-    for handler in [h for h in package_logger.handlers if isinstance(h, _ScriptHandler)]:
-        package_logger.removeHandler(handler)
-    handler = _ScriptHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter('%(message)s'))
-    package_logger.addHandler(handler)
-    package_logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    # '__main__' too: a model module run as a script logs under that name.
+    for name in ('dltutorials', '__main__'):
+        script_logger = logging.getLogger(name)
+        for handler in [h for h in script_logger.handlers if isinstance(h, _ScriptHandler)]:
+            script_logger.removeHandler(handler)
+        handler = _ScriptHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter('%(message)s'))
+        script_logger.addHandler(handler)
+        script_logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def run(task, quiet=False):

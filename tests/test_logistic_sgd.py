@@ -163,3 +163,17 @@ def test_command_line_rejects_nonsense_flags(capsys):
             main(flags)
         assert stop.value.code == 2
     assert 'must be a positive number' in capsys.readouterr().err
+
+
+def test_the_script_runs_as_users_run_it(tiny_pkl, tmp_path):
+    import subprocess
+    import sys
+    from conftest import REPO
+    done = subprocess.run([sys.executable, str(REPO / 'code' / 'logistic_sgd.py'),
+                           '--dataset', str(tiny_pkl), '--n-epochs', '1', '--batch-size', '50',
+                           '--output-dir', str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert '... training the model' in done.stderr            # the script's own lines show
+    assert 'Optimization complete' in done.stderr
+    assert (tmp_path / 'logistic_sgd.npz').exists()
