@@ -18,6 +18,9 @@ setup(
         'numpy>=1.21,<1.24',
         'scipy',
         'matplotlib',
+        # Theano's scan imports theano.gpuarray, which imports pkg_resources,
+        # gone from setuptools 81 on.
+        'setuptools<81',
     ],
     extras_require={
         'test': ['pytest'],

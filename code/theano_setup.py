@@ -112,6 +112,8 @@ def configure(environ=os.environ):
     warnings.filterwarnings('ignore', category=DeprecationWarning, module=r'theano(\.|$)')
     warnings.filterwarnings('ignore', category=DeprecationWarning,
                             message=r'\s*`numpy.distutils` is deprecated')
+    warnings.filterwarnings('ignore', category=UserWarning,
+                            message='pkg_resources is deprecated')  # imported by scan
     if sys.version_info >= (3, 11):
         # None in sys.modules makes "from . import scan_perform_ext" raise
         # ImportError, which Theano's scan answers with its Python loop.
