@@ -56,6 +56,17 @@ class _ScriptHandler(logging.StreamHandler):
     """The handler a script puts on the ``dltutorials`` logger (one at most)."""
 
 
+def add_run_options(parser):
+    """Flags of the scripts that train with early stopping: --quick, --no-plot, --predict."""
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: one minibatch of each split, one epoch')
+    parser.add_argument('--no-plot', action='store_true',
+                        help='do not write the learning-curve image')
+    parser.add_argument('--predict', nargs='*', metavar='IMAGE',
+                        help='instead of training, load the saved model from --output-dir and '
+                             'classify these image files (none: the first 10 test images)')
+
+
 def setup_logging(quiet=False):
     """Log dltutorials' INFO lines (WARNING with ``quiet``) to stderr, bare, as the tutorial prints them.
 

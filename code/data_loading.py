@@ -435,14 +435,19 @@ def shared_dataset(data_xy, borrow=True):
     return shared_x, T.cast(shared_y, 'int32')
 
 
-def load_data(dataset, data_dir=None):
+def load_data(dataset, data_dir=None, limit=None):
     """Load ``dataset`` into Theano shared variables (the tutorial's ``load_data``).
 
     Returns ``[(train_set_x, train_set_y), (valid_set_x, valid_set_y),
     (test_set_x, test_set_y)]``: x floatX shared matrices (n, 784), y int32
-    symbolic vectors over floatX shared storage.
+    symbolic vectors over floatX shared storage.  With ``limit``, only the
+    first ``limit`` examples of each split are kept (the scripts' ``--quick``
+    mode: one minibatch per phase).
     """
-    return [shared_dataset(split) for split in load_arrays(dataset, data_dir)]
+    splits = load_arrays(dataset, data_dir)
+    if limit is not None:
+        splits = [(x[:limit], y[:limit]) for x, y in splits]
+    return [shared_dataset(split) for split in splits]
 
 
 def n_examples(shared_x):

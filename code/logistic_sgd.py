@@ -34,10 +34,10 @@ import numpy
 
 # Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
 from dltutorials import command_line
-from dltutorials.data_loading import load_arrays, load_data, n_examples, read_images
-from dltutorials.errors import HyperparameterError
-from dltutorials.model_io import load_params, read_params, save_params
-from dltutorials.training import build_minibatch_functions, check_positive, early_stopping
+from dltutorials.data_loading import load_data
+from dltutorials.model_io import load_params, read_params, report_predictions
+from dltutorials.training import (build_minibatch_functions, check_positive,
+                                  n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
 import theano
@@ -129,7 +129,8 @@ def build_sgd_functions(classifier, x, y, datasets, batch_size, learning_rate):
 
 
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl.gz',
-                           batch_size=600, patience=5000, output_dir='results'):
+                           batch_size=600, patience=5000, output_dir='results', quick=False,
+                           plot=True):
     """Train logistic regression on ``dataset`` with minibatch SGD and early stopping.
 
     Parameters
@@ -146,21 +147,22 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl
     patience : int
         minibatches to look at before stopping without improvement.
     output_dir : str
-        where the best parameters are saved, as ``logistic_sgd.npz``.
+        where the best parameters are saved, as ``logistic_sgd.npz``, and the
+        learning curve as ``logistic_sgd_curve.png``.
+    quick : bool
+        smoke test: one minibatch of each split, one epoch.
+    plot : bool
+        write the learning curve.
 
     Returns
     -------
     dict: the :class:`~dltutorials.training.TrainingResult` fields (errors as
-    fractions) and ``model_file``.
+    fractions), ``model_file`` and ``plot_file``.
     """
     check_positive(learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
                    patience=patience)
-    datasets = load_data(dataset)
-    n_train = n_examples(datasets[0][0])
-    n_train_batches = n_train // batch_size
-    if n_train_batches < 1:
-        raise HyperparameterError('batch_size %d is larger than the %d training examples'
-                                  % (batch_size, n_train))
+    datasets = load_data(dataset, limit=batch_size if quick else None)
+    n_train_batches = n_train_batches_of(datasets, batch_size)
 
     logger.info('... building the model')
     x = T.matrix('x')   # rasterised images, one per row
@@ -169,19 +171,11 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl
     train_fn, validate_fn, test_fn = build_sgd_functions(
         classifier, x, y, datasets, batch_size, learning_rate)
 
-    model_file = Path(output_dir) / MODEL_FILE
-
-    def save_best(result):
-        save_params(model_file, classifier.params, model='LogisticRegression', n_in=28 * 28,
-                    n_out=10, dataset=str(dataset),
-                    best_validation_error=result.best_validation_error,
-                    test_error=result.test_error)
-
     logger.info('... training the model')
-    result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
-                            patience=patience, on_new_best=save_best)
-    logger.info('best model saved to %s', model_file)
-    return dict(result.as_dict(), model_file=str(model_file))
+    return train_and_save(
+        train_fn, validate_fn, test_fn, classifier.params, n_train_batches,
+        1 if quick else n_epochs, Path(output_dir) / MODEL_FILE, plot=plot, patience=patience,
+        meta=dict(model='LogisticRegression', n_in=28 * 28, n_out=10, dataset=str(dataset)))
 
 
 def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
@@ -197,18 +191,7 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
                                     n_out=meta.get('n_out', 10))
     load_params(model_file, classifier.params)
     predict_model = theano.function(inputs=[classifier.input], outputs=classifier.y_pred)
-
-    if images:
-        inputs = read_images(images)
-        predicted = predict_model(inputs.astype(theano.config.floatX))
-        for path, label in zip(images, predicted):
-            print('%s: %d' % (path, label))
-    else:
-        test_x = load_arrays(dataset)[2][0][:n]
-        predicted = predict_model(test_x.astype(theano.config.floatX))
-        print('Predicted values for the first %d examples in test set:' % len(test_x))
-        print(predicted)
-    return predicted
+    return report_predictions(predict_model, dataset, images, n)
 
 
 def build_parser():
@@ -218,9 +201,7 @@ def build_parser():
     parser.add_argument('--batch-size', type=command_line.positive_int, default=600)
     parser.add_argument('--patience', type=command_line.positive_int, default=5000,
                         help='minibatches to look at before stopping without improvement')
-    parser.add_argument('--predict', nargs='*', metavar='IMAGE',
-                        help='instead of training, load the saved model and classify these '
-                             'image files (none: the first 10 test images)')
+    command_line.add_run_options(parser)
     return parser
 
 
@@ -233,7 +214,8 @@ def main(argv=None):
             predict(Path(args.output_dir) / MODEL_FILE, args.dataset, args.predict)
         else:
             sgd_optimization_mnist(args.learning_rate, args.n_epochs, args.dataset,
-                                   args.batch_size, args.patience, args.output_dir)
+                                   args.batch_size, args.patience, args.output_dir,
+                                   quick=args.quick, plot=not args.no_plot)
 
     return command_line.run(task, args.quiet)
 

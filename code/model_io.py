@@ -79,3 +79,24 @@ def load_params(path, params):
     for param, value in zip(params, values):
         param.set_value(value.astype(param.dtype))
     return meta
+
+
+def report_predictions(predict_fn, dataset='mnist.pkl.gz', images=None, n=10):
+    """Classify image files, or the first ``n`` test images of ``dataset``; print and return.
+
+    ``predict_fn`` maps a floatX matrix of images (one 784-pixel row each)
+    to their predicted classes: a compiled ``theano.function``.
+    """
+    import theano
+    from dltutorials.data_loading import load_arrays, read_images
+
+    if images:
+        predicted = predict_fn(read_images(images).astype(theano.config.floatX))
+        for path, label in zip(images, predicted):
+            print('%s: %d' % (path, label))
+    else:
+        test_x = load_arrays(dataset)[2][0][:n]
+        predicted = predict_fn(test_x.astype(theano.config.floatX))
+        print('Predicted values for the first %d examples in test set:' % len(test_x))
+        print(predicted)
+    return predicted

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import math
 import time
+from pathlib import Path
 
 from dltutorials.errors import HyperparameterError
 
@@ -100,6 +101,47 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
     return (train_fn,
             compile_set_scorer(x, y, errors, valid_x, valid_y, batch_size),
             compile_set_scorer(x, y, errors, test_x, test_y, batch_size))
+
+
+def n_train_batches_of(datasets, batch_size):
+    """Full training minibatches per epoch; a clear error when there is not even one."""
+    from dltutorials.data_loading import n_examples
+
+    n_train = n_examples(datasets[0][0])
+    if n_train // batch_size < 1:
+        raise HyperparameterError('batch_size %d is larger than the %d training examples'
+                                  % (batch_size, n_train))
+    return n_train // batch_size
+
+
+def train_and_save(train_fn, validate_fn, test_fn, params, n_train_batches, n_epochs,
+                   model_file, meta, plot=True, **loop_options):
+    """Run :func:`early_stopping`, saving ``params`` at each new best; return a result dict.
+
+    The best parameters go to ``model_file`` (``.npz``, with ``meta`` and the
+    scores); with ``plot``, the learning curve goes beside it as
+    ``<model>_curve.png``.  Returns the :class:`TrainingResult` fields plus
+    ``model_file`` and ``plot_file`` (None without a plot).
+    """
+    from dltutorials.model_io import save_params
+
+    model_file = Path(model_file)
+
+    def save_best(result):
+        save_params(model_file, params, best_validation_error=result.best_validation_error,
+                    test_error=result.test_error, **meta)
+
+    result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                            on_new_best=save_best, **loop_options)
+    logger.info('best model saved to %s', model_file)
+    plot_file = None
+    if plot and result.history:
+        from dltutorials.plotting import plot_learning_curve
+        plot_file = plot_learning_curve(
+            result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
+            title='%s on %s' % (meta.get('model', ''), Path(str(meta.get('dataset', ''))).name))
+    return dict(result.as_dict(), model_file=str(model_file),
+                plot_file=str(plot_file) if plot_file else None)
 
 
 def check_positive(**values):

@@ -177,3 +177,14 @@ def test_the_script_runs_as_users_run_it(tiny_pkl, tmp_path):
     assert '... training the model' in done.stderr            # the script's own lines show
     assert 'Optimization complete' in done.stderr
     assert (tmp_path / 'logistic_sgd.npz').exists()
+
+
+def test_quick_mode_runs_one_minibatch_per_phase_and_plots(tiny_pkl, tmp_path):
+    result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50, quick=True,
+                                    output_dir=str(tmp_path))
+    assert result['iterations'] == 1 and result['epochs'] == 1 and len(result['history']) == 1
+    assert result['plot_file'] == str(tmp_path / 'logistic_sgd_curve.png')
+    assert (tmp_path / 'logistic_sgd_curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50, quick=True,
+                                    output_dir=str(tmp_path / 'b'), plot=False)
+    assert result['plot_file'] is None and not (tmp_path / 'b' / 'logistic_sgd_curve.png').exists()
