@@ -37,6 +37,17 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('%r is not a number' % text) from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError('must be a number >= 0, got %s' % text)
+    return value
+
+
 def build_parser(description, dataset='mnist.pkl.gz', output_dir='results'):
     """An ArgumentParser with the flags every script has; add the model's own to it."""
     parser = argparse.ArgumentParser(
