@@ -37,18 +37,20 @@ def random_mnist(dtype, seed=0):
 
 # ---------------------------------------------------------------- logistic regression
 
-def theano_logistic(x_value, y_value, batch_size, learning_rate=0.13):
-    """One epoch of the tutorial's training function (shared data, givens, updates)."""
+def theano_epoch(build_model, x_value, y_value, batch_size, learning_rate):
+    """One epoch of a tutorial model's own training function (shared data, givens, updates)."""
     from dltutorials.data_loading import shared_dataset
-    from dltutorials.logistic_sgd import LogisticRegression, build_sgd_functions
+    from dltutorials.training import build_minibatch_functions
+    from dltutorials.updates import sgd
 
-    dtype = str(x_value.dtype)
-    with theano.change_flags(floatX=dtype):
+    with theano.change_flags(floatX=str(x_value.dtype)):
         train = shared_dataset((x_value, y_value))
-        datasets = [train, train, shared_dataset((x_value[:batch_size], y_value[:batch_size]))]
+        small = shared_dataset((x_value[:batch_size], y_value[:batch_size]))
         x, y = T.matrix('x'), T.ivector('y')
-        model = LogisticRegression(x, N_IN, N_OUT)
-        train_fn, _, _ = build_sgd_functions(model, x, y, datasets, batch_size, learning_rate)
+        model, cost = build_model(x, y)
+        train_fn, _, _ = build_minibatch_functions(
+            x, y, cost, model.errors(y), sgd(cost, model.params, learning_rate),
+            [train, small, small], batch_size)
     n_batches = N_EXAMPLES // batch_size
 
     def epoch():
@@ -57,30 +59,91 @@ def theano_logistic(x_value, y_value, batch_size, learning_rate=0.13):
     return epoch
 
 
-def torch_logistic(x_value, y_value, batch_size, learning_rate=0.13):
+def torch_epoch(model, x_value, y_value, batch_size, learning_rate, penalty=None):
+    """One epoch of plain minibatch SGD on the same data in PyTorch; ``penalty(model)`` adds to the cost."""
     import torch
 
-    dtype = getattr(torch, str(x_value.dtype))
     x = torch.from_numpy(x_value)
     y = torch.from_numpy(y_value)
-    W = torch.zeros(N_IN, N_OUT, dtype=dtype, requires_grad=True)
-    b = torch.zeros(N_OUT, dtype=dtype, requires_grad=True)
-    optimizer = torch.optim.SGD([W, b], lr=learning_rate)
+    model = model.to(getattr(torch, str(x_value.dtype)))
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
     n_batches = N_EXAMPLES // batch_size
 
     def epoch():
         for index in range(n_batches):
             batch = slice(index * batch_size, (index + 1) * batch_size)
             optimizer.zero_grad()
-            cost = torch.nn.functional.cross_entropy(x[batch] @ W + b, y[batch])
+            cost = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            if penalty is not None:
+                cost = cost + penalty(model)
             cost.backward()
             optimizer.step()
     return epoch
 
 
+# ---------------------------------------------------------------- logistic regression
+
+def theano_logistic(x_value, y_value, batch_size):
+    from dltutorials.logistic_sgd import LogisticRegression
+
+    def build(x, y):
+        model = LogisticRegression(x, N_IN, N_OUT)
+        return model, model.negative_log_likelihood(y)
+    return theano_epoch(build, x_value, y_value, batch_size, 0.13)
+
+
+def torch_logistic(x_value, y_value, batch_size):
+    import torch
+    return torch_epoch(torch.nn.Linear(N_IN, N_OUT), x_value, y_value, batch_size, 0.13)
+
+
+# ---------------------------------------------------------------- multilayer perceptron
+
+def theano_mlp(x_value, y_value, batch_size):
+    from dltutorials.mlp import MLP
+
+    def build(x, y):
+        model = MLP(numpy.random.RandomState(1234), x, N_IN, 500, N_OUT)
+        return model, model.negative_log_likelihood(y) + 0.0001 * model.L2_sqr
+    return theano_epoch(build, x_value, y_value, batch_size, 0.01)
+
+
+def torch_mlp(x_value, y_value, batch_size):
+    import torch
+    from torch import nn
+    model = nn.Sequential(nn.Linear(N_IN, 500), nn.Tanh(), nn.Linear(500, N_OUT))
+    weights = [model[0].weight, model[2].weight]   # the same L2 penalty, weights only
+    return torch_epoch(model, x_value, y_value, batch_size, 0.01,
+                       penalty=lambda m: 0.0001 * sum((w ** 2).sum() for w in weights))
+
+
+# ---------------------------------------------------------------- LeNet
+
+def theano_lenet(x_value, y_value, batch_size):
+    from dltutorials.convolutional_mlp import LeNet5
+
+    def build(x, y):
+        model = LeNet5(numpy.random.RandomState(23455), x, nkerns=(20, 50))
+        return model, model.negative_log_likelihood(y)
+    return theano_epoch(build, x_value, y_value, batch_size, 0.1)
+
+
+def torch_lenet(x_value, y_value, batch_size):
+    import torch
+    from torch import nn
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Tanh(),
+        nn.Conv2d(20, 50, 5), nn.MaxPool2d(2), nn.Tanh(),
+        nn.Flatten(), nn.Linear(50 * 4 * 4, 500), nn.Tanh(), nn.Linear(500, N_OUT))
+    return torch_epoch(model, x_value, y_value, batch_size, 0.1)
+
+
 #: name -> (tutorial batch size, Theano builder, PyTorch builder)
 MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
+    'mlp': (20, theano_mlp, torch_mlp),
+    'lenet': (500, theano_lenet, torch_lenet),
 }
 
 

@@ -1,0 +1,278 @@
+"""LeNet: a convolutional network for digit images.
+
+Convolutional networks exploit the 2-D structure of images.  A convolutional
+layer applies the same small filters at every position of its input, so it
+detects a feature wherever it appears, with few parameters; max-pooling then
+keeps the strongest response in each small window, which shrinks the maps and
+makes the features robust to small shifts.  For input feature maps
+:math:`x^{(m)}`, the k-th output map of a conv-pool layer is
+
+.. math::
+
+    h^{(k)} = \\tanh\\left(\\mathrm{maxpool}\\left(\\sum_m W^{(k,m)} * x^{(m)}\\right) + b_k\\right)
+
+LeNet-5, as simplified in the tutorial, stacks two conv-pool layers (5 x 5
+filters, 2 x 2 pooling: 28 x 28 -> 12 x 12 -> 4 x 4), then a fully connected
+tanh layer of 500 units and a logistic regression output layer.
+
+Run it::
+
+    python code/convolutional_mlp.py                  # the tutorial's settings
+    python code/convolutional_mlp.py --dataset fashion-mnist --n-epochs 10
+    python code/convolutional_mlp.py --quick          # smoke test: seconds
+    python code/convolutional_mlp.py --predict        # first 10 test digits
+
+On more than one core, Theano's OpenMP makes the convolution faster; it is on
+by default (``openmp`` in ``~/.theanorc`` or ``THEANO_FLAGS`` overrides it).
+
+References:
+
+- Y. LeCun, L. Bottou, Y. Bengio and P. Haffner, "Gradient-Based Learning
+  Applied to Document Recognition", Proc. IEEE, 1998
+"""
+import logging
+import numbers
+import sys
+from pathlib import Path
+
+import numpy
+
+# Importing dltutorials first sets Theano's defaults (BLAS, floatX, OpenMP) before Theano reads them.
+from dltutorials import command_line
+from dltutorials.data_loading import load_data
+from dltutorials.errors import HyperparameterError
+from dltutorials.logistic_sgd import LogisticRegression
+from dltutorials.mlp import HiddenLayer
+from dltutorials.model_io import load_params, read_params, report_predictions
+from dltutorials.training import (build_minibatch_functions, check_positive,
+                                  n_train_batches_of, train_and_save)
+from dltutorials.updates import sgd
+
+import theano
+import theano.tensor as T
+from theano.tensor.nnet import conv2d
+from theano.tensor.signal.pool import pool_2d
+
+__all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5', 'predict']
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = 'convolutional_mlp.npz'
+
+
+class LeNetConvPoolLayer(object):
+    """Convolution, then max-pooling, then bias and tanh.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+        draws the initial filters.
+    input : Theano 4-D tensor of shape ``image_shape``
+    filter_shape : tuple of 4 ints
+        (number of filters, input feature maps, filter height, filter width)
+    image_shape : tuple of 4 ints (the batch size may be None)
+        (batch size, input feature maps, image height, image width)
+    poolsize : tuple of 2 ints
+        the max-pooling window (rows, columns).
+
+    ``output`` has shape (batch, filters, (height - filter height + 1) //
+    pool rows, (width - filter width + 1) // pool columns).
+    """
+
+    def __init__(self, rng, input, filter_shape, image_shape, poolsize=(2, 2)):
+        filter_shape, image_shape, poolsize = tuple(filter_shape), tuple(image_shape), \
+            tuple(poolsize)
+        if len(filter_shape) != 4 or len(image_shape) != 4 or len(poolsize) != 2:
+            raise ValueError('filter_shape and image_shape take 4 numbers and poolsize 2, got '
+                             '%s, %s and %s' % (filter_shape, image_shape, poolsize))
+        if filter_shape[1] != image_shape[1]:
+            raise ValueError('filter_shape[1] (%d input feature maps) must equal image_shape[1] '
+                             '(%d feature maps in the input)' % (filter_shape[1], image_shape[1]))
+        self.input = input
+        self.filter_shape, self.image_shape, self.poolsize = filter_shape, image_shape, poolsize
+
+        # Each hidden unit sees "input maps x filter height x filter width"
+        # inputs; each input unit feeds "filters x filter area / pooling area"
+        # units after pooling.  Glorot's range for those fan-in and fan-out.
+        fan_in = numpy.prod(filter_shape[1:])
+        fan_out = filter_shape[0] * numpy.prod(filter_shape[2:]) // numpy.prod(poolsize)
+        bound = numpy.sqrt(6.0 / (fan_in + fan_out))
+        self.W = theano.shared(
+            numpy.asarray(rng.uniform(low=-bound, high=bound, size=filter_shape),
+                          dtype=theano.config.floatX), name='W', borrow=True)
+        self.b = theano.shared(numpy.zeros((filter_shape[0],), dtype=theano.config.floatX),
+                               name='b', borrow=True)
+
+        # Passing the shapes lets Theano pick a faster convolution.
+        conv_out = conv2d(input=input, filters=self.W, filter_shape=filter_shape,
+                          input_shape=image_shape)
+        pooled_out = pool_2d(input=conv_out, ws=poolsize, ignore_border=True)
+        # The bias is a vector (one per filter): dimshuffle broadcasts it over
+        # the batch, rows and columns.
+        self.output = T.tanh(pooled_out + self.b.dimshuffle('x', 0, 'x', 'x'))
+        self.params = [self.W, self.b]
+
+    def __repr__(self):
+        return 'LeNetConvPoolLayer(filter_shape=%s, image_shape=%s, poolsize=%s)' % (
+            self.filter_shape, self.image_shape, self.poolsize)
+
+
+class LeNet5(object):
+    """Two conv-pool layers, a tanh hidden layer and a logistic output, on 28 x 28 images.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+    input : Theano matrix (n_examples, 784)
+        flattened images, one per row.
+    nkerns : pair of int
+        number of filters of the two convolutional layers.
+    batch_size : int or None
+        the batch size, if fixed; None accepts any (the last, partial
+        minibatch of a set, say).
+    n_hidden, n_out : int
+    """
+
+    def __init__(self, rng, input, nkerns=(20, 50), batch_size=None, n_hidden=500, n_out=10):
+        nkerns = tuple(nkerns)
+        if len(nkerns) != 2 or not all(isinstance(k, numbers.Integral) and k > 0
+                                       for k in nkerns):
+            raise HyperparameterError('nkerns must be two positive numbers of filters, got %r'
+                                      % (nkerns,))
+        self.input = input
+        self.nkerns = nkerns
+        # (n_examples, 784) -> (n_examples, 1 feature map, 28, 28)
+        layer0_input = input.reshape((input.shape[0], 1, 28, 28))
+        # 28 x 28 -> convolution 24 x 24 -> pooling 12 x 12
+        self.layer0 = LeNetConvPoolLayer(rng, input=layer0_input,
+                                         image_shape=(batch_size, 1, 28, 28),
+                                         filter_shape=(nkerns[0], 1, 5, 5), poolsize=(2, 2))
+        # 12 x 12 -> convolution 8 x 8 -> pooling 4 x 4
+        self.layer1 = LeNetConvPoolLayer(rng, input=self.layer0.output,
+                                         image_shape=(batch_size, nkerns[0], 12, 12),
+                                         filter_shape=(nkerns[1], nkerns[0], 5, 5),
+                                         poolsize=(2, 2))
+        # (n_examples, nkerns[1], 4, 4) -> (n_examples, nkerns[1] * 16) for the dense layers
+        self.layer2 = HiddenLayer(rng, input=self.layer1.output.flatten(2),
+                                  n_in=nkerns[1] * 4 * 4, n_out=n_hidden, activation=T.tanh)
+        self.layer3 = LogisticRegression(input=self.layer2.output, n_in=n_hidden, n_out=n_out)
+
+        self.negative_log_likelihood = self.layer3.negative_log_likelihood
+        self.errors = self.layer3.errors
+        self.y_pred = self.layer3.y_pred
+        # The original tutorial's order: output layer first.
+        self.params = self.layer3.params + self.layer2.params + self.layer1.params + \
+            self.layer0.params
+
+    def __repr__(self):
+        return 'LeNet5(nkerns=%s, n_hidden=%d, n_out=%d)' % (
+            self.nkerns, self.layer2.n_out, self.layer3.n_out)
+
+
+def build_lenet_functions(classifier, x, y, datasets, batch_size, learning_rate):
+    """Compile the training step and the two scorers for a :class:`LeNet5`."""
+    cost = classifier.negative_log_likelihood(y)
+    updates = sgd(cost, classifier.params, learning_rate)
+    return build_minibatch_functions(x, y, cost, classifier.errors(y), updates,
+                                     datasets, batch_size)
+
+
+def evaluate_lenet5(learning_rate=0.1, n_epochs=200, dataset='mnist.pkl.gz', nkerns=(20, 50),
+                    batch_size=500, patience=10000, seed=23455, output_dir='results',
+                    quick=False, plot=True):
+    """Train LeNet on ``dataset`` with minibatch SGD and early stopping.
+
+    Parameters
+    ----------
+    learning_rate : float
+    n_epochs : int
+    dataset : str
+        a .pkl.gz file, a folder of IDX files, or a known name.
+    nkerns : pair of int
+        filters in the two convolutional layers (a list, as in the original, works too).
+    batch_size : int
+    patience : int
+        minibatches to look at before stopping without improvement.
+    seed : int
+        seeds the weight initialisation (23455, the tutorial's).
+    output_dir : str
+        where ``convolutional_mlp.npz`` and its learning curve go.
+    quick : bool
+        smoke test: one minibatch of each split, one epoch.
+    plot : bool
+        write the learning curve.
+
+    Returns
+    -------
+    dict: the :class:`~dltutorials.training.TrainingResult` fields,
+    ``model_file`` and ``plot_file``.
+    """
+    check_positive(learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
+                   patience=patience)
+    rng = numpy.random.RandomState(seed)
+    x = T.matrix('x')
+    y = T.ivector('y')
+    classifier = LeNet5(rng, x, nkerns=nkerns)   # checks nkerns before the data is loaded
+    datasets = load_data(dataset, limit=batch_size if quick else None)
+    n_train_batches = n_train_batches_of(datasets, batch_size)
+
+    logger.info('... building %r', classifier)
+    train_fn, validate_fn, test_fn = build_lenet_functions(
+        classifier, x, y, datasets, batch_size, learning_rate)
+
+    logger.info('... training')
+    return train_and_save(
+        train_fn, validate_fn, test_fn, classifier.params, n_train_batches,
+        1 if quick else n_epochs, Path(output_dir) / MODEL_FILE, plot=plot, patience=patience,
+        meta=dict(model='LeNet5', nkerns=list(classifier.nkerns), dataset=str(dataset)))
+
+
+def load_lenet5(model_file, input=None):
+    """Build a :class:`LeNet5` of the architecture saved in ``model_file`` and load its parameters.
+
+    Returns ``(classifier, x)``.  Raises ModelFileError for a file of another model.
+    """
+    _, meta = read_params(model_file)
+    x = T.matrix('x') if input is None else input
+    classifier = LeNet5(numpy.random.RandomState(0), x, nkerns=meta.get('nkerns', (20, 50)))
+    load_params(model_file, classifier.params)
+    return classifier, x
+
+
+def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
+    """Print and return the saved LeNet's predictions for ``images`` or the first test images."""
+    classifier, x = load_lenet5(model_file)
+    return report_predictions(theano.function([x], classifier.y_pred), dataset, images, n)
+
+
+def build_parser():
+    parser = command_line.build_parser(__doc__.split('\n')[0])
+    parser.set_defaults(seed=23455)
+    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.1)
+    parser.add_argument('--n-epochs', type=command_line.positive_int, default=200)
+    parser.add_argument('--nkerns', type=command_line.positive_int, nargs=2, default=[20, 50],
+                        metavar=('N1', 'N2'), help='filters in the two convolutional layers')
+    parser.add_argument('--batch-size', type=command_line.positive_int, default=500)
+    parser.add_argument('--patience', type=command_line.positive_int, default=10000,
+                        help='minibatches to look at before stopping without improvement')
+    command_line.add_run_options(parser)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+
+    def task():
+        if args.predict is not None:
+            predict(Path(args.output_dir) / MODEL_FILE, args.dataset, args.predict)
+        else:
+            evaluate_lenet5(args.learning_rate, args.n_epochs, args.dataset, args.nkerns,
+                            args.batch_size, patience=args.patience, seed=args.seed,
+                            output_dir=args.output_dir, quick=args.quick,
+                            plot=not args.no_plot)
+
+    return command_line.run(task, args.quiet)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
