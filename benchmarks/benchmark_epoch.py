@@ -37,20 +37,19 @@ def random_mnist(dtype, seed=0):
 
 # ---------------------------------------------------------------- logistic regression
 
-def theano_epoch(build_model, x_value, y_value, batch_size, learning_rate):
-    """One epoch of a tutorial model's own training function (shared data, givens, updates)."""
+def theano_epoch(build, x_value, y_value, batch_size, learning_rate):
+    """One epoch of a tutorial model's own compiled training function.
+
+    ``build(x, y, datasets, batch_size, learning_rate)`` builds the model and
+    returns its ``(train_fn, validate_fn, test_fn)``, as the tutorial does.
+    """
     from dltutorials.data_loading import shared_dataset
-    from dltutorials.training import build_minibatch_functions
-    from dltutorials.updates import sgd
 
     with theano.change_flags(floatX=str(x_value.dtype)):
         train = shared_dataset((x_value, y_value))
         small = shared_dataset((x_value[:batch_size], y_value[:batch_size]))
-        x, y = T.matrix('x'), T.ivector('y')
-        model, cost = build_model(x, y)
-        train_fn, _, _ = build_minibatch_functions(
-            x, y, cost, model.errors(y), sgd(cost, model.params, learning_rate),
-            [train, small, small], batch_size)
+        train_fn = build(T.matrix('x'), T.ivector('y'), [train, small, small], batch_size,
+                         learning_rate)[0]
     n_batches = N_EXAMPLES // batch_size
 
     def epoch():
@@ -84,11 +83,11 @@ def torch_epoch(model, x_value, y_value, batch_size, learning_rate, penalty=None
 # ---------------------------------------------------------------- logistic regression
 
 def theano_logistic(x_value, y_value, batch_size):
-    from dltutorials.logistic_sgd import LogisticRegression
+    from dltutorials.logistic_sgd import LogisticRegression, build_sgd_functions
 
-    def build(x, y):
+    def build(x, y, datasets, batch_size, learning_rate):
         model = LogisticRegression(x, N_IN, N_OUT)
-        return model, model.negative_log_likelihood(y)
+        return build_sgd_functions(model, x, y, datasets, batch_size, learning_rate)
     return theano_epoch(build, x_value, y_value, batch_size, 0.13)
 
 
@@ -100,11 +99,11 @@ def torch_logistic(x_value, y_value, batch_size):
 # ---------------------------------------------------------------- multilayer perceptron
 
 def theano_mlp(x_value, y_value, batch_size):
-    from dltutorials.mlp import MLP
+    from dltutorials.mlp import MLP, build_mlp_functions
 
-    def build(x, y):
+    def build(x, y, datasets, batch_size, learning_rate):
         model = MLP(numpy.random.RandomState(1234), x, N_IN, 500, N_OUT)
-        return model, model.negative_log_likelihood(y) + 0.0001 * model.L2_sqr
+        return build_mlp_functions(model, x, y, datasets, batch_size, learning_rate, 0.0, 0.0001)
     return theano_epoch(build, x_value, y_value, batch_size, 0.01)
 
 
@@ -120,11 +119,11 @@ def torch_mlp(x_value, y_value, batch_size):
 # ---------------------------------------------------------------- LeNet
 
 def theano_lenet(x_value, y_value, batch_size):
-    from dltutorials.convolutional_mlp import LeNet5
+    from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions
 
-    def build(x, y):
+    def build(x, y, datasets, batch_size, learning_rate):
         model = LeNet5(numpy.random.RandomState(23455), x, nkerns=(20, 50))
-        return model, model.negative_log_likelihood(y)
+        return build_lenet_functions(model, x, y, datasets, batch_size, learning_rate)
     return theano_epoch(build, x_value, y_value, batch_size, 0.1)
 
 
