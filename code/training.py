@@ -22,6 +22,9 @@ from dltutorials.errors import HyperparameterError
 
 logger = logging.getLogger(__name__)
 
+#: The smallest minibatch the validation and test sets are scored in.
+SCORING_BATCH_SIZE = 1000
+
 
 @dataclasses.dataclass
 class TrainingResult:
@@ -87,7 +90,8 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
 
     Returns ``(train_fn, validate_fn, test_fn)``: ``train_fn(i)`` applies
     ``updates`` on training minibatch ``i`` and returns its cost; the scorers
-    return the error rate over every example of the validation / test set.
+    return the error rate over every example of the validation / test set,
+    in minibatches of at least ``SCORING_BATCH_SIZE``.
     """
     import theano
     import theano.tensor as T
@@ -98,9 +102,12 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
     train_fn = theano.function(
         [index], cost, updates=updates,
         givens=minibatch_givens(x, y, train_x, train_y, index, batch_size))
+    # Scoring changes no parameter, so it can take bigger minibatches than
+    # training: far fewer calls (for the MLP's batches of 20, 20 times fewer).
+    scoring_batch_size = max(batch_size, SCORING_BATCH_SIZE)
     return (train_fn,
-            compile_set_scorer(x, y, errors, valid_x, valid_y, batch_size),
-            compile_set_scorer(x, y, errors, test_x, test_y, batch_size))
+            compile_set_scorer(x, y, errors, valid_x, valid_y, scoring_batch_size),
+            compile_set_scorer(x, y, errors, test_x, test_y, scoring_batch_size))
 
 
 def n_train_batches_of(datasets, batch_size):

@@ -188,3 +188,20 @@ def test_quick_mode_runs_one_minibatch_per_phase_and_plots(tiny_pkl, tmp_path):
     result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50, quick=True,
                                     output_dir=str(tmp_path / 'b'), plot=False)
     assert result['plot_file'] is None and not (tmp_path / 'b' / 'logistic_sgd_curve.png').exists()
+
+
+def test_scorers_count_every_example(tiny_splits, tmp_path):
+    from conftest import write_pkl_gz
+    # 130 validation examples: not a multiple of any batch size used.
+    (train, (vx, vy), test) = tiny_splits
+    vx, vy = numpy.concatenate([vx, vx[:30]]), numpy.concatenate([vy, (vy[:30] + 1) % 10])
+    path = write_pkl_gz(tmp_path / 'd.pkl.gz', (train, (vx, vy), test))
+    datasets = load_data(path)
+    x, y = T.matrix('x'), T.ivector('y')
+    model = LogisticRegression(x, 784, 10)
+    train_fn, validate_fn, _ = build_sgd_functions(model, x, y, datasets, 50, 0.13)
+    for i in range(6):
+        train_fn(i)
+    predictions = theano.function([x], model.y_pred)(vx.astype(floatX))
+    assert validate_fn() == pytest.approx(numpy.mean(predictions != vy))
+    assert validate_fn() >= 30 / 130.0 - 1e-9   # the 30 relabelled copies can't all be right

@@ -28,3 +28,26 @@ def test_logistic_cg_on_the_8k_digits(shared_data, tmp_path):
     result = cg_optimization_mnist(n_epochs=50, mnist_pkl_gz=str(shared_data / 'mnist_8k.pkl.gz'),
                                    output_dir=str(tmp_path))
     assert result['test_error'] <= 0.11
+
+
+def test_mlp_on_the_8k_digits(shared_data, tmp_path):
+    from dltutorials.mlp import test_mlp
+    # The tutorial's settings; an independent implementation ends near 9.5 %.
+    result = test_mlp(dataset=str(shared_data / 'mnist_8k.pkl.gz'), output_dir=str(tmp_path))
+    assert result['test_error'] <= 0.105
+
+
+def test_lenet_on_the_8k_digits(shared_data, tmp_path):
+    from dltutorials.convolutional_mlp import evaluate_lenet5
+    # The tutorial's settings; an independent implementation ends at 2.5 %.
+    result = evaluate_lenet5(dataset=str(shared_data / 'mnist_8k.pkl.gz'),
+                             output_dir=str(tmp_path))
+    assert result['test_error'] <= 0.03
+
+
+def test_every_script_runs_its_quick_mode_on_real_digits(shared_data, tmp_path):
+    import importlib
+    for name in ('logistic_sgd', 'mlp', 'convolutional_mlp'):
+        module = importlib.import_module('dltutorials.' + name)
+        assert module.main(['--quick', '--dataset', str(shared_data / 'mnist_8k.pkl.gz'),
+                            '--output-dir', str(tmp_path / name)]) == 0
