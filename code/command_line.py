@@ -9,43 +9,31 @@ import argparse
 import logging
 import math
 import sys
+from pathlib import Path
 
 from dltutorials.errors import TutorialError
 
 logger = logging.getLogger(__name__)
 
 
-def positive_int(text):
-    """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not an integer' % text) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be positive, got %d' % value)
-    return value
+def _number_type(convert, accept, requirement):
+    """An argparse type: ``convert(text)``, refused unless ``accept(value)``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not %s' % (text, requirement)) from None
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError('must be %s, got %s' % (requirement, text))
+        return value
+    parse.__name__ = requirement.replace(' ', '_')
+    return parse
 
 
-def positive_float(text):
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a number' % text) from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError('must be a positive number, got %s' % text)
-    return value
-
-
-def non_negative_float(text):
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a number' % text) from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError('must be a number >= 0, got %s' % text)
-    return value
+#: argparse types, each refusing what is outside its range with a clear message.
+positive_int = _number_type(int, lambda v: v > 0, 'a positive integer')
+positive_float = _number_type(float, lambda v: v > 0, 'a positive number')
+non_negative_float = _number_type(float, lambda v: v >= 0, 'a number >= 0')
 
 
 def build_parser(description, dataset='mnist.pkl.gz', output_dir='results'):
@@ -67,8 +55,17 @@ class _ScriptHandler(logging.StreamHandler):
     """The handler a script puts on the ``dltutorials`` logger (one at most)."""
 
 
-def add_run_options(parser):
-    """Flags of the scripts that train with early stopping: --quick, --no-plot, --predict."""
+def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience):
+    """The flags of every script that trains with early stopping, with the model's defaults.
+
+    ``--learning-rate``, ``--n-epochs``, ``--batch-size``, ``--patience``, and
+    ``--quick``, ``--no-plot``, ``--predict``.
+    """
+    parser.add_argument('--learning-rate', type=positive_float, default=learning_rate)
+    parser.add_argument('--n-epochs', type=positive_int, default=n_epochs)
+    parser.add_argument('--batch-size', type=positive_int, default=batch_size)
+    parser.add_argument('--patience', type=positive_int, default=patience,
+                        help='minibatches to look at before stopping without improvement')
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: one minibatch of each split, one epoch')
     parser.add_argument('--no-plot', action='store_true',
@@ -111,3 +108,16 @@ def run(task, quiet=False):
         print('interrupted', file=sys.stderr)
         return 130
     return 0
+
+
+def train_or_predict(args, train, predict, model_file):
+    """Run a training script: with --predict, ``predict(saved model, dataset, images)``, else ``train()``.
+
+    Returns the exit status, as :func:`run`.
+    """
+    def task():
+        if args.predict is not None:
+            predict(Path(args.output_dir) / model_file, args.dataset, args.predict)
+        else:
+            train()
+    return run(task, args.quiet)

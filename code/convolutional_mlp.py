@@ -258,30 +258,19 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
 def build_parser():
     parser = command_line.build_parser(__doc__.split('\n')[0])
     parser.set_defaults(seed=23455)
-    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.1)
-    parser.add_argument('--n-epochs', type=command_line.positive_int, default=200)
+    command_line.add_training_arguments(parser, learning_rate=0.1, n_epochs=200,
+                                        batch_size=500, patience=10000)
     parser.add_argument('--nkerns', type=command_line.positive_int, nargs=2, default=[20, 50],
                         metavar=('N1', 'N2'), help='filters in the two convolutional layers')
-    parser.add_argument('--batch-size', type=command_line.positive_int, default=500)
-    parser.add_argument('--patience', type=command_line.positive_int, default=10000,
-                        help='minibatches to look at before stopping without improvement')
-    command_line.add_run_options(parser)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-
-    def task():
-        if args.predict is not None:
-            predict(Path(args.output_dir) / MODEL_FILE, args.dataset, args.predict)
-        else:
-            evaluate_lenet5(args.learning_rate, args.n_epochs, args.dataset, args.nkerns,
-                            args.batch_size, patience=args.patience, seed=args.seed,
-                            output_dir=args.output_dir, quick=args.quick,
-                            plot=not args.no_plot)
-
-    return command_line.run(task, args.quiet)
+    return command_line.train_or_predict(args, lambda: evaluate_lenet5(
+        args.learning_rate, args.n_epochs, args.dataset, args.nkerns, args.batch_size,
+        patience=args.patience, seed=args.seed, output_dir=args.output_dir, quick=args.quick,
+        plot=not args.no_plot), predict, MODEL_FILE)
 
 
 if __name__ == '__main__':

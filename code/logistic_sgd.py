@@ -196,28 +196,17 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
 
 def build_parser():
     parser = command_line.build_parser(__doc__.split('\n')[0])
-    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.13)
-    parser.add_argument('--n-epochs', type=command_line.positive_int, default=1000)
-    parser.add_argument('--batch-size', type=command_line.positive_int, default=600)
-    parser.add_argument('--patience', type=command_line.positive_int, default=5000,
-                        help='minibatches to look at before stopping without improvement')
-    command_line.add_run_options(parser)
+    command_line.add_training_arguments(parser, learning_rate=0.13, n_epochs=1000,
+                                        batch_size=600, patience=5000)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     numpy.random.seed(args.seed)  # logistic regression starts from zeros: runs are repeatable
-
-    def task():
-        if args.predict is not None:
-            predict(Path(args.output_dir) / MODEL_FILE, args.dataset, args.predict)
-        else:
-            sgd_optimization_mnist(args.learning_rate, args.n_epochs, args.dataset,
-                                   args.batch_size, args.patience, args.output_dir,
-                                   quick=args.quick, plot=not args.no_plot)
-
-    return command_line.run(task, args.quiet)
+    return command_line.train_or_predict(args, lambda: sgd_optimization_mnist(
+        args.learning_rate, args.n_epochs, args.dataset, args.batch_size, args.patience,
+        args.output_dir, quick=args.quick, plot=not args.no_plot), predict, MODEL_FILE)
 
 
 if __name__ == '__main__':

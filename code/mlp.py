@@ -267,33 +267,23 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
 
 def build_parser():
     parser = command_line.build_parser(__doc__.split('\n')[0])
-    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.01)
+    command_line.add_training_arguments(parser, learning_rate=0.01, n_epochs=1000,
+                                        batch_size=20, patience=10000)
     parser.add_argument('--L1-reg', type=command_line.non_negative_float, default=0.0,
                         help='weight of the L1 penalty')
     parser.add_argument('--L2-reg', type=command_line.non_negative_float, default=0.0001,
                         help='weight of the squared L2 penalty')
-    parser.add_argument('--n-epochs', type=command_line.positive_int, default=1000)
-    parser.add_argument('--batch-size', type=command_line.positive_int, default=20)
     parser.add_argument('--n-hidden', type=command_line.positive_int, nargs='+', default=[500],
                         help='hidden layer size; several values stack several layers')
-    parser.add_argument('--patience', type=command_line.positive_int, default=10000,
-                        help='minibatches to look at before stopping without improvement')
-    command_line.add_run_options(parser)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-
-    def task():
-        if args.predict is not None:
-            predict(Path(args.output_dir) / MODEL_FILE, args.dataset, args.predict)
-        else:
-            train_mlp(args.learning_rate, args.L1_reg, args.L2_reg, args.n_epochs, args.dataset,
-                      args.batch_size, args.n_hidden, patience=args.patience, seed=args.seed,
-                      output_dir=args.output_dir, quick=args.quick, plot=not args.no_plot)
-
-    return command_line.run(task, args.quiet)
+    return command_line.train_or_predict(args, lambda: train_mlp(
+        args.learning_rate, args.L1_reg, args.L2_reg, args.n_epochs, args.dataset,
+        args.batch_size, args.n_hidden, patience=args.patience, seed=args.seed,
+        output_dir=args.output_dir, quick=args.quick, plot=not args.no_plot), predict, MODEL_FILE)
 
 
 if __name__ == '__main__':
