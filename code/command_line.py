@@ -61,9 +61,12 @@ def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience
     ``--learning-rate``, ``--n-epochs``, ``--batch-size``, ``--patience``, and
     ``--quick``, ``--no-plot``, ``--predict``.
     """
-    parser.add_argument('--learning-rate', type=positive_float, default=learning_rate)
-    parser.add_argument('--n-epochs', type=positive_int, default=n_epochs)
-    parser.add_argument('--batch-size', type=positive_int, default=batch_size)
+    parser.add_argument('--learning-rate', type=positive_float, default=learning_rate,
+                        help='SGD step size')
+    parser.add_argument('--n-epochs', type=positive_int, default=n_epochs,
+                        help='the most passes over the training set')
+    parser.add_argument('--batch-size', type=positive_int, default=batch_size,
+                        help='examples per minibatch')
     parser.add_argument('--patience', type=positive_int, default=patience,
                         help='minibatches to look at before stopping without improvement')
     parser.add_argument('--quick', action='store_true',
