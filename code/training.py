@@ -8,9 +8,12 @@ new best validation score that beats the old one by more than the
 patience_increase``.  The test error is measured only for the best model so
 far, so that the test set never steers training.
 
-The loop knows nothing of Theano: it calls ``train_fn(minibatch_index)`` and
-two scorers that return an error rate over a whole set (see
-:func:`set_scorer`), so it can be tested with scripted numbers.
+The loop itself knows nothing of Theano: it calls ``train_fn(minibatch_index)``
+and two scorers that return an error rate over a whole set (see
+:func:`set_scorer`), so it can be tested with scripted numbers.  Beside it:
+:func:`build_minibatch_functions`, which compiles those three functions for
+a supervised model the tutorial's way, and :func:`train_and_save`, which runs
+the loop, saves each new best model and plots the learning curve.
 """
 import dataclasses
 import logging
