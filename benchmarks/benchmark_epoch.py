@@ -108,12 +108,11 @@ def theano_mlp(x_value, y_value, batch_size):
 
 
 def torch_mlp(x_value, y_value, batch_size):
-    import torch
     from torch import nn
     model = nn.Sequential(nn.Linear(N_IN, 500), nn.Tanh(), nn.Linear(500, N_OUT))
     weights = [model[0].weight, model[2].weight]   # the same L2 penalty, weights only
     return torch_epoch(model, x_value, y_value, batch_size, 0.01,
-                       penalty=lambda m: 0.0001 * sum((w ** 2).sum() for w in weights))
+                       penalty=lambda _: 0.0001 * sum((w ** 2).sum() for w in weights))
 
 
 # ---------------------------------------------------------------- LeNet
@@ -128,7 +127,6 @@ def theano_lenet(x_value, y_value, batch_size):
 
 
 def torch_lenet(x_value, y_value, batch_size):
-    import torch
     from torch import nn
     model = nn.Sequential(
         nn.Unflatten(1, (1, 28, 28)),

@@ -30,7 +30,6 @@ in [0, 1], integer labels in 0..9) before use.  Each problem raises a
 """
 import gzip
 import hashlib
-import io
 import logging
 import os
 import pickle
