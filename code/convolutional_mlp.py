@@ -41,6 +41,7 @@ import numpy
 # Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
 from dltutorials import command_line
 from dltutorials.data_loading import load_data
+from dltutorials import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
 from dltutorials.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.mlp import HiddenLayer
