@@ -131,15 +131,16 @@ def download(urls, destination, md5, timeout=30):
 def _copy_with_progress(url, out, timeout):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get('Content-Length') or 0)
-        done, shown = 0, -1
+        done, shown = 0, None
         for block in iter(lambda: response.read(1 << 16), b''):
             out.write(block)
             done += len(block)
-            percent = 100 * done // total if total else -1
-            if percent // 10 != shown // 10:
-                shown = percent
+            # Every 10 % of a known size, else every megabyte.
+            step = 100 * done // total // 10 if total else done >> 20
+            if step != shown:
+                shown = step
                 sys.stderr.write('\rdownloading %s: %s' % (
-                    url, '%d %%' % percent if total else '%d kB' % (done // 1024)))
+                    url, '%d %%' % (100 * done // total) if total else '%d kB' % (done // 1024)))
                 sys.stderr.flush()
         sys.stderr.write('\n')
 
