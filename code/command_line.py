@@ -32,8 +32,10 @@ def _number_type(convert, accept, requirement):
 
 #: argparse types, each refusing what is outside its range with a clear message.
 positive_int = _number_type(int, lambda v: v > 0, 'a positive integer')
+non_negative_int = _number_type(int, lambda v: v >= 0, 'an integer >= 0')
 positive_float = _number_type(float, lambda v: v > 0, 'a positive number')
 non_negative_float = _number_type(float, lambda v: v >= 0, 'a number >= 0')
+fraction = _number_type(float, lambda v: 0 <= v < 1, 'a fraction in [0, 1)')
 
 
 def build_parser(description, dataset='mnist.pkl.gz', output_dir='results'):
@@ -59,7 +61,7 @@ def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience
     """The flags of every script that trains with early stopping, with the model's defaults.
 
     ``--learning-rate``, ``--n-epochs``, ``--batch-size``, ``--patience``, and
-    ``--quick``, ``--no-plot``, ``--predict``.
+    those of :func:`add_run_arguments`.
     """
     parser.add_argument('--learning-rate', type=positive_float, default=learning_rate,
                         help='SGD step size')
@@ -69,6 +71,11 @@ def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience
                         help='examples per minibatch')
     parser.add_argument('--patience', type=positive_int, default=patience,
                         help='minibatches to look at before stopping without improvement')
+    add_run_arguments(parser)
+
+
+def add_run_arguments(parser):
+    """``--quick``, ``--no-plot``, ``--predict``: flags of every script that saves a classifier."""
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: one minibatch of each split, one epoch')
     parser.add_argument('--no-plot', action='store_true',

@@ -1,10 +1,12 @@
-"""Pictures of training: learning curves (and, later, filters as image tiles).
+"""Pictures of training: learning curves, and learnt filters as image tiles.
 
 Uses matplotlib's file-only Agg backend, so plots are written on machines
 with no screen and never open windows in the middle of a script.
 """
 import logging
 from pathlib import Path
+
+import numpy
 
 logger = logging.getLogger(__name__)
 
@@ -38,4 +40,24 @@ def plot_learning_curve(history, n_train_batches, path, title=''):
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     logger.info('learning curve written to %s', path)
+    return path
+
+
+def save_filter_image(weights, path, img_shape=(28, 28), tile_shape=(10, 10)):
+    """Write the first filters of ``weights`` (n_visible, n_hidden) to the image file ``path``.
+
+    Column ``j`` of ``weights`` holds hidden unit ``j``'s incoming weights; each
+    is drawn as an ``img_shape`` grey-level tile, scaled on its own to the
+    full grey range, in a ``tile_shape`` grid with 1-pixel gaps (see
+    :func:`~dltutorials.utils.tile_raster_images`).  Returns the path.
+    """
+    from PIL import Image
+    from dltutorials.utils import tile_raster_images
+
+    tiles = tile_raster_images(X=numpy.asarray(weights).T, img_shape=img_shape,
+                               tile_shape=tile_shape, tile_spacing=(1, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(tiles).save(path)
+    logger.info('filters written to %s', path)
     return path

@@ -14,10 +14,15 @@ and two scorers that return an error rate over a whole set (see
 :func:`build_minibatch_functions`, which compiles those three functions for
 a supervised model the tutorial's way, and :func:`train_and_save`, which runs
 the loop, saves each new best model and plots the learning curve.
+
+The unsupervised models (denoising autoencoders, RBMs) and the deep networks
+built from them are first trained without labels, one layer after the other:
+:func:`pretrain_layers` is that greedy layer-wise loop.
 """
 import dataclasses
 import logging
 import math
+import numbers
 import time
 from pathlib import Path
 
@@ -256,4 +261,88 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     logger.info('The code ran for %d epochs (%d minibatches, stopped by %s) in %.1f s, '
                 '%.2f s per epoch', result.epochs, result.iterations, result.stopped_by,
                 result.seconds, result.seconds / max(result.epochs, 1))
+    return result
+
+
+@dataclasses.dataclass
+class PretrainingResult:
+    """What :func:`pretrain_layers` did."""
+
+    costs: list                # per layer trained: the mean cost of each epoch
+    seconds: list              # per layer trained
+    stopped_by: str = 'n_epochs'   # or 'interrupted'
+
+    @property
+    def interrupted(self):
+        return self.stopped_by == 'interrupted'
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def check_non_negative_int(**values):
+    """Raise HyperparameterError naming the first of ``values`` that is not an int >= 0."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise HyperparameterError('%s must be a whole number >= 0, got %r' % (name, value))
+
+
+def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_arguments=None,
+                    labels=None, clock=time.perf_counter):
+    """Greedy layer-wise training: each layer in turn, ``pretraining_epochs`` epochs each.
+
+    Parameters
+    ----------
+    pretraining_fns : list of callable(index, **arguments) -> float
+        ``pretraining_fns[k]`` trains layer ``k`` on training minibatch
+        ``index`` and returns its cost (for an autoencoder, the reconstruction
+        cost); layer ``k`` sees the data through the layers below it, which
+        stay fixed while it trains.
+    n_train_batches : int
+        minibatches per epoch.
+    pretraining_epochs : int
+        epochs per layer; 0 skips pre-training.
+    layer_arguments : list of dict, optional
+        keyword arguments for each layer's function (corruption level,
+        learning rate ...).
+    labels : list of str, optional
+        how the log names each layer; default ``'Pre-training layer k'``.
+
+    Returns
+    -------
+    PretrainingResult: the mean cost of every epoch of every layer trained.
+    A Ctrl-C ends pre-training at once with ``stopped_by='interrupted'``;
+    what the layers learnt so far is kept in their parameters.
+    """
+    check_positive(n_train_batches=n_train_batches)
+    check_non_negative_int(pretraining_epochs=pretraining_epochs)
+    n_layers = len(pretraining_fns)
+    layer_arguments = [{}] * n_layers if layer_arguments is None else list(layer_arguments)
+    labels = ['Pre-training layer %d' % k for k in range(n_layers)] if labels is None \
+        else list(labels)
+    if not len(layer_arguments) == len(labels) == n_layers:
+        raise ValueError('got %d pre-training functions, %d argument sets and %d labels'
+                         % (n_layers, len(layer_arguments), len(labels)))
+
+    result = PretrainingResult(costs=[], seconds=[])
+    if pretraining_epochs == 0:
+        return result
+    try:
+        for train_fn, arguments, label in zip(pretraining_fns, layer_arguments, labels):
+            start = clock()
+            result.costs.append([])
+            result.seconds.append(0.0)
+            for epoch in range(1, pretraining_epochs + 1):
+                total = 0.0
+                for batch_index in range(n_train_batches):
+                    total += float(train_fn(batch_index, **arguments))
+                result.costs[-1].append(total / n_train_batches)
+                result.seconds[-1] = clock() - start
+                logger.info('%s, epoch %d, cost %.4f (%.1f s)', label, epoch,
+                            result.costs[-1][-1], result.seconds[-1])
+    except KeyboardInterrupt:
+        result.stopped_by = 'interrupted'
+        result.seconds[-1] = clock() - start
+        logger.warning('interrupted while pre-training: keeping what the layers learnt so far')
+    logger.info('Pre-training ran for %.1f s', sum(result.seconds))
     return result

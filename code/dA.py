@@ -1,0 +1,305 @@
+"""Denoising autoencoders: features learnt by repairing damaged inputs.
+
+An autoencoder maps an input :math:`x \\in [0, 1]^d` to a hidden
+representation :math:`y` (the *code*) and back to a reconstruction :math:`z`
+of the input:
+
+.. math::
+
+    y = s(W x + b), \\qquad z = s(W' y + b')
+
+with :math:`s` the logistic sigmoid.  The weights are *tied*:
+:math:`W' = W^T`.  Training minimises the reconstruction cross-entropy, a
+sum over the :math:`d` pixels seen as independent Bernoulli probabilities:
+
+.. math::
+
+    L_H(x, z) = -\\sum_{k=1}^{d} \\left[x_k \\log z_k + (1 - x_k) \\log(1 - z_k)\\right]
+
+A *denoising* autoencoder (Vincent et al., 2008) computes the code from a
+corrupted copy :math:`\\tilde{x}` of the input, here with a random fraction
+of the pixels set to zero, but is still asked to reconstruct the clean
+:math:`x`.  It can no longer learn the identity; it must capture how pixels
+depend on each other, and its filters (the rows of :math:`W`) become stroke
+detectors.
+
+Run it::
+
+    python code/dA.py                        # 15 epochs without, then with 30 % corruption
+    python code/dA.py --dataset fashion-mnist
+    python code/dA.py --quick                # smoke test: seconds
+
+It writes ``filters_corruption_0.png`` and ``filters_corruption_30.png``
+(and each model's ``.npz``) into ``--output-dir``.
+
+References:
+
+- P. Vincent, H. Larochelle, Y. Bengio and P.-A. Manzagol, "Extracting and
+  Composing Robust Features with Denoising Autoencoders", ICML 2008
+- Y. Bengio, "Learning Deep Architectures for AI", Foundations and Trends in
+  Machine Learning 1(2), 2009, section 7.2
+"""
+import logging
+import numbers
+import sys
+import time
+from pathlib import Path
+
+import numpy
+
+# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+from dltutorials import command_line
+from dltutorials.data_loading import load_data, minibatch
+from dltutorials.errors import HyperparameterError
+from dltutorials.mlp import glorot_uniform
+from dltutorials.model_io import load_params, read_params, save_params
+from dltutorials.plotting import save_filter_image
+from dltutorials.training import check_positive, n_train_batches_of, pretrain_layers
+from dltutorials.updates import sgd
+
+import theano
+import theano.tensor as T
+from theano.sandbox.rng_mrg import MRG_RandomStreams
+
+__all__ = ['dA', 'build_dA_function', 'train_dA', 'test_dA', 'load_dA']
+
+logger = logging.getLogger(__name__)
+
+
+class dA(object):
+    """A denoising autoencoder with tied weights and sigmoid units.
+
+    Parameters
+    ----------
+    numpy_rng : numpy.random.RandomState
+        draws the initial weights (and seeds ``theano_rng`` if not given).
+    theano_rng : MRG_RandomStreams, optional
+        draws the corruption masks.
+    input : Theano matrix (n_examples, n_visible), optional
+        the symbolic input; a new floatX matrix if not given.  (Stacked in an
+        SdA, it is the output of the layer below.)
+    n_visible, n_hidden : int
+        sizes of the input and of the code.
+    W : shared variable (n_visible, n_hidden), optional
+        weights to use, for instance shared with an MLP layer; default uniform
+        in +-4 sqrt(6 / (n_hidden + n_visible)).
+    bhid : shared variable (n_hidden,), optional
+        biases of the hidden units; default zeros.
+    bvis : shared variable (n_visible,), optional
+        biases of the reconstruction; default zeros.
+
+    Attributes ``W``, ``b`` (= bhid), ``W_prime`` (= W.T), ``b_prime``
+    (= bvis), ``x`` (the input) and ``params`` = [W, b, b_prime].
+    """
+
+    def __init__(self, numpy_rng, theano_rng=None, input=None, n_visible=784, n_hidden=500,
+                 W=None, bhid=None, bvis=None):
+        for name, size in (('n_visible', n_visible), ('n_hidden', n_hidden)):
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+                raise HyperparameterError('%s must be a positive integer, got %r'
+                                          % (name, size))
+        self.n_visible, self.n_hidden = n_visible, n_hidden
+        if theano_rng is None:
+            theano_rng = MRG_RandomStreams(numpy_rng.randint(2 ** 30))
+        self.theano_rng = theano_rng
+
+        if W is None:
+            # The sigmoid's Glorot range (4 x the tanh one).
+            W = theano.shared(glorot_uniform(numpy_rng, n_visible, n_hidden, T.nnet.sigmoid),
+                              name='W', borrow=True)
+        if bhid is None:
+            bhid = theano.shared(numpy.zeros(n_hidden, dtype=theano.config.floatX),
+                                 name='bhid', borrow=True)
+        if bvis is None:
+            bvis = theano.shared(numpy.zeros(n_visible, dtype=theano.config.floatX),
+                                 name='bvis', borrow=True)
+        self.W = W
+        self.b = bhid
+        self.b_prime = bvis
+        # Tied weights: the decoder is the transpose of the encoder, not a copy,
+        # so both directions train the same matrix.
+        self.W_prime = self.W.T
+        # T.matrix follows floatX (the original's T.dmatrix forced float64).
+        self.x = T.matrix(name='input') if input is None else input
+        self.params = [self.W, self.b, self.b_prime]
+
+    def get_corrupted_input(self, input, corruption_level):
+        """``input`` with each value set to 0 with probability ``corruption_level``.
+
+        The mask is drawn anew at every call of the compiled function:
+        ``binomial(n=1, p=1 - corruption_level)``, in ``input``'s dtype so that
+        the product stays floatX.  ``corruption_level`` may be a number or a
+        symbolic scalar; a plain 0 returns ``input`` itself (no random draw).
+        """
+        if isinstance(corruption_level, numbers.Real) and corruption_level == 0:
+            return input
+        keep = self.theano_rng.binomial(size=input.shape, n=1, p=1 - corruption_level,
+                                        dtype=input.dtype)
+        return keep * input
+
+    def get_hidden_values(self, input):
+        """The code of ``input``: sigmoid(input W + b), (n_examples, n_hidden)."""
+        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+
+    def get_reconstructed_input(self, hidden):
+        """The reconstruction from a code: sigmoid(hidden W' + b'), (n_examples, n_visible)."""
+        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+
+    def get_cost_updates(self, corruption_level, learning_rate):
+        """Return ``(cost, updates)`` for one SGD step on a minibatch of ``self.x``.
+
+        ``cost`` is the mean over the minibatch of the cross-entropy between
+        the clean input and the reconstruction of its corrupted copy;
+        ``updates`` an OrderedDict moving ``params`` down its gradient.
+        """
+        tilde_x = self.get_corrupted_input(self.x, corruption_level)
+        y = self.get_hidden_values(tilde_x)
+        z = self.get_reconstructed_input(y)
+        # One cross-entropy per example (sum over pixels).  Theano rewrites
+        # log(sigmoid(a)) as -softplus(-a), so a saturated z gives no log(0).
+        L = -T.sum(self.x * T.log(z) + (1 - self.x) * T.log(1 - z), axis=1)
+        cost = T.mean(L)
+        return cost, sgd(cost, self.params, learning_rate)
+
+    def __repr__(self):
+        return 'dA(n_visible=%d, n_hidden=%d)' % (self.n_visible, self.n_hidden)
+
+
+def build_dA_function(da, train_set_x, batch_size, corruption_level, learning_rate):
+    """Compile one training step of ``da`` on the shared training images.
+
+    Returns ``train_fn(index)``: trains on minibatch ``index`` of
+    ``train_set_x`` (taken on the device through ``givens``) and returns the
+    minibatch's mean reconstruction cost.
+    """
+    index = T.lscalar('index')
+    cost, updates = da.get_cost_updates(corruption_level, learning_rate)
+    return theano.function([index], cost, updates=updates,
+                           givens={da.x: minibatch(train_set_x, index, batch_size)})
+
+
+def check_corruption_level(corruption_level, name='corruption_level'):
+    """Raise HyperparameterError unless ``corruption_level`` is a fraction in [0, 1)."""
+    if not (isinstance(corruption_level, numbers.Real) and 0 <= corruption_level < 1):
+        raise HyperparameterError('%s must be a fraction in [0, 1), got %r'
+                                  % (name, corruption_level))
+
+
+def model_name(corruption_level):
+    """``dA_corruption_30`` for 0.3: the stem of a dA's files."""
+    return 'dA_corruption_%d' % round(corruption_level * 100)
+
+
+def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch_size=20,
+             corruption_level=0.3, n_hidden=500, seed=123, output_dir='results', quick=False,
+             datasets=None):
+    """Train one denoising autoencoder; save its parameters and a picture of its filters.
+
+    Writes ``dA_corruption_<percent>.npz`` and ``filters_corruption_<percent>.png``
+    into ``output_dir``.  ``datasets`` may pass data already loaded by
+    :func:`~dltutorials.data_loading.load_data` (only the training images
+    are used).  Returns a dict: ``costs`` (mean cost per epoch), ``seconds``,
+    ``stopped_by``, ``model_file``, ``filter_file``.  After a Ctrl-C, what was
+    learnt is saved and drawn, then KeyboardInterrupt is raised again.
+    """
+    check_positive(learning_rate=learning_rate, training_epochs=training_epochs,
+                   batch_size=batch_size)
+    check_corruption_level(corruption_level)
+    if datasets is None:
+        datasets = load_data(dataset, limit=batch_size if quick else None)
+    train_set_x = datasets[0][0]
+    n_train_batches = n_train_batches_of(datasets, batch_size)
+
+    rng = numpy.random.RandomState(seed)
+    theano_rng = MRG_RandomStreams(rng.randint(2 ** 30))
+    da = dA(numpy_rng=rng, theano_rng=theano_rng, n_visible=28 * 28, n_hidden=n_hidden)
+    train_fn = build_dA_function(da, train_set_x, batch_size, corruption_level, learning_rate)
+
+    name = model_name(corruption_level)
+    logger.info('... training %r with %d %% corruption', da, round(corruption_level * 100))
+    result = pretrain_layers([train_fn], n_train_batches, 1 if quick else training_epochs,
+                             labels=['Training %s' % name])
+    output_dir = Path(output_dir)
+    model_file = save_params(output_dir / (name + '.npz'), da.params, model='dA',
+                             n_visible=28 * 28, n_hidden=n_hidden,
+                             corruption_level=corruption_level, costs=result.costs[0],
+                             dataset=str(dataset))
+    filter_file = save_filter_image(
+        da.W.get_value(borrow=True),
+        output_dir / ('filters_corruption_%d.png' % round(corruption_level * 100)))
+    logger.info('The %d %% corruption code ran for %.2f m', round(corruption_level * 100),
+                result.seconds[0] / 60.0)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return dict(costs=result.costs[0], seconds=result.seconds[0], stopped_by=result.stopped_by,
+                model_file=str(model_file), filter_file=str(filter_file))
+
+
+def test_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch_size=20,
+            output_folder='dA_plots', corruption_levels=(0.0, 0.3), **options):
+    """The original tutorial's experiment: a dA without, then with 30 % corruption.
+
+    Each trains for ``training_epochs`` from the same initial weights; their
+    filters go to ``output_folder`` (created if absent) as
+    ``filters_corruption_0.png`` and ``filters_corruption_30.png``.  Returns
+    ``{corruption_level: result of train_dA}``.  ``options`` go to
+    :func:`train_dA` (``n_hidden``, ``seed``, ``quick``).
+    """
+    for level in corruption_levels:
+        check_corruption_level(level, 'each corruption level')
+    check_positive(batch_size=batch_size)
+    datasets = load_data(dataset, limit=batch_size if options.get('quick') else None)
+    start = time.perf_counter()
+    results = {}
+    for level in corruption_levels:
+        results[level] = train_dA(learning_rate, training_epochs, dataset, batch_size, level,
+                                  output_dir=output_folder, datasets=datasets, **options)
+    logger.info('dA training ran for %.1f s', time.perf_counter() - start)
+    return results
+
+
+# pytest would take test_dA for a test of its own when this module is imported by one.
+test_dA.__test__ = False
+
+
+def load_dA(model_file, input=None):
+    """Build a :class:`dA` of the size saved in ``model_file`` (by :func:`train_dA`) and load it.
+
+    Returns the dA; its input is ``input`` or a new matrix (``da.x``).
+    """
+    _, meta = read_params(model_file)
+    da = dA(numpy.random.RandomState(0), input=input, n_visible=meta.get('n_visible', 784),
+            n_hidden=meta.get('n_hidden', 500))
+    load_params(model_file, da.params)
+    return da
+
+
+def build_parser():
+    parser = command_line.build_parser(__doc__.split('\n')[0])
+    parser.set_defaults(seed=123)
+    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.1,
+                        help='SGD step size')
+    parser.add_argument('--training-epochs', type=command_line.positive_int, default=15,
+                        help='passes over the training set, for each corruption level')
+    parser.add_argument('--batch-size', type=command_line.positive_int, default=20,
+                        help='examples per minibatch')
+    parser.add_argument('--corruption-levels', type=command_line.fraction, nargs='+',
+                        default=[0.0, 0.3], help='train one dA per level: the fraction of '
+                                                 'input pixels set to 0')
+    parser.add_argument('--n-hidden', type=command_line.positive_int, default=500,
+                        help='hidden units (filters)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: one minibatch, one epoch')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return command_line.run(lambda: test_dA(
+        args.learning_rate, args.training_epochs, args.dataset, args.batch_size,
+        args.output_dir, corruption_levels=args.corruption_levels, n_hidden=args.n_hidden,
+        seed=args.seed, quick=args.quick), args.quiet)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
