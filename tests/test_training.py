@@ -5,7 +5,7 @@ import math
 import pytest
 
 from dltutorials.errors import HyperparameterError
-from dltutorials.training import early_stopping, set_scorer
+from dltutorials.training import early_stopping, pretrain_layers, set_scorer
 
 
 class Script:
@@ -144,3 +144,62 @@ def test_set_scorer_weights_the_partial_last_batch():
     means = {0: 0.1, 1: 0.35}
     score = set_scorer(lambda i: means[i], n_examples=1000, batch_size=600)
     assert score() == pytest.approx((0.1 * 600 + 0.35 * 400) / 1000)
+
+
+class ScriptedLayer:
+    """A stand-in pre-training function: records its calls, returns scripted costs."""
+
+    def __init__(self, costs, interrupt_after=None, name='', order=None):
+        self.costs, self.calls, self.interrupt_after = list(costs), [], interrupt_after
+        self.name, self.order = name, [] if order is None else order
+
+    def __call__(self, index, **arguments):
+        if self.interrupt_after is not None and len(self.calls) == self.interrupt_after:
+            raise KeyboardInterrupt
+        self.order.append(self.name)
+        self.calls.append((index, arguments))
+        return self.costs[len(self.calls) - 1]
+
+
+def test_pretraining_trains_each_layer_in_turn_and_averages_each_epoch(caplog):
+    order = []
+    lower = ScriptedLayer([4.0, 2.0, 3.0, 1.0], name='lower', order=order)
+    upper = ScriptedLayer([8.0, 6.0, 5.0, 5.0], name='upper', order=order)
+    with caplog.at_level(logging.INFO, logger='dltutorials'):
+        result = pretrain_layers([lower, upper], n_train_batches=2, pretraining_epochs=2,
+                                 layer_arguments=[dict(corruption=0.1, lr=0.5),
+                                                  dict(corruption=0.2, lr=0.5)])
+    assert order == ['lower'] * 4 + ['upper'] * 4
+    assert [call[0] for call in lower.calls] == [0, 1, 0, 1]
+    assert upper.calls[0][1] == dict(corruption=0.2, lr=0.5)
+    assert result.costs == [[3.0, 2.0], [7.0, 5.0]]
+    assert len(result.seconds) == 2 and result.stopped_by == 'n_epochs'
+    assert 'Pre-training layer 1, epoch 2, cost 5.0000' in caplog.text
+
+
+def test_zero_pretraining_epochs_trains_nothing():
+    layer = ScriptedLayer([])
+    assert pretrain_layers([layer], 3, 0).costs == [] and layer.calls == []
+
+
+def test_ctrl_c_ends_pretraining_and_keeps_the_epochs_done():
+    lower = ScriptedLayer([1.0] * 10, interrupt_after=5)
+    upper = ScriptedLayer([1.0] * 10)
+    result = pretrain_layers([lower, upper], n_train_batches=2, pretraining_epochs=5)
+    assert result.interrupted and result.costs == [[1.0, 1.0]]
+    assert upper.calls == []
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(pretraining_epochs=-1), 'pretraining_epochs'),
+    (dict(pretraining_epochs=1.5), 'pretraining_epochs'),
+    (dict(n_train_batches=0), 'n_train_batches'),
+])
+def test_pretraining_refuses_nonsense(kwargs, message):
+    arguments = dict(pretraining_fns=[ScriptedLayer([1.0])], n_train_batches=1,
+                     pretraining_epochs=1)
+    arguments.update(kwargs)
+    with pytest.raises(HyperparameterError, match=message):
+        pretrain_layers(**arguments)
+    with pytest.raises(ValueError, match='2 pre-training functions, 1 argument sets'):
+        pretrain_layers([ScriptedLayer([1.0])] * 2, 1, 1, layer_arguments=[{}])
