@@ -40,16 +40,17 @@ def random_mnist(dtype, seed=0):
 def theano_epoch(build, x_value, y_value, batch_size, learning_rate):
     """One epoch of a tutorial model's own compiled training function.
 
-    ``build(x, y, datasets, batch_size, learning_rate)`` builds the model and
-    returns its ``(train_fn, validate_fn, test_fn)``, as the tutorial does.
+    ``build(datasets, batch_size, learning_rate)`` builds the model and
+    returns its training function ``train_fn(minibatch_index)``, compiled
+    the tutorial's way (for the supervised models, the first of
+    ``(train_fn, validate_fn, test_fn)``).
     """
     from dltutorials.data_loading import shared_dataset
 
     with theano.change_flags(floatX=str(x_value.dtype)):
         train = shared_dataset((x_value, y_value))
         small = shared_dataset((x_value[:batch_size], y_value[:batch_size]))
-        train_fn = build(T.matrix('x'), T.ivector('y'), [train, small, small], batch_size,
-                         learning_rate)[0]
+        train_fn = build([train, small, small], batch_size, learning_rate)
     n_batches = N_EXAMPLES // batch_size
 
     def epoch():
@@ -58,24 +59,27 @@ def theano_epoch(build, x_value, y_value, batch_size, learning_rate):
     return epoch
 
 
-def torch_epoch(model, x_value, y_value, batch_size, learning_rate, penalty=None):
-    """One epoch of plain minibatch SGD on the same data in PyTorch; ``penalty(model)`` adds to the cost."""
+def classification_cost(model, x, y):
+    import torch
+    return torch.nn.functional.cross_entropy(model(x), y)
+
+
+def torch_epoch(model, x_value, y_value, batch_size, learning_rate, cost=classification_cost):
+    """One epoch of plain minibatch SGD in PyTorch on the same data, minimising ``cost``."""
     import torch
 
     x = torch.from_numpy(x_value)
     y = torch.from_numpy(y_value)
     model = model.to(getattr(torch, str(x_value.dtype)))
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                                lr=learning_rate)
     n_batches = N_EXAMPLES // batch_size
 
     def epoch():
         for index in range(n_batches):
             batch = slice(index * batch_size, (index + 1) * batch_size)
             optimizer.zero_grad()
-            cost = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
-            if penalty is not None:
-                cost = cost + penalty(model)
-            cost.backward()
+            cost(model, x[batch], y[batch]).backward()
             optimizer.step()
     return epoch
 
@@ -85,9 +89,10 @@ def torch_epoch(model, x_value, y_value, batch_size, learning_rate, penalty=None
 def theano_logistic(x_value, y_value, batch_size):
     from dltutorials.logistic_sgd import LogisticRegression, build_sgd_functions
 
-    def build(x, y, datasets, batch_size, learning_rate):
+    def build(datasets, batch_size, learning_rate):
+        x, y = T.matrix('x'), T.ivector('y')
         model = LogisticRegression(x, N_IN, N_OUT)
-        return build_sgd_functions(model, x, y, datasets, batch_size, learning_rate)
+        return build_sgd_functions(model, x, y, datasets, batch_size, learning_rate)[0]
     return theano_epoch(build, x_value, y_value, batch_size, 0.13)
 
 
@@ -101,9 +106,11 @@ def torch_logistic(x_value, y_value, batch_size):
 def theano_mlp(x_value, y_value, batch_size):
     from dltutorials.mlp import MLP, build_mlp_functions
 
-    def build(x, y, datasets, batch_size, learning_rate):
+    def build(datasets, batch_size, learning_rate):
+        x, y = T.matrix('x'), T.ivector('y')
         model = MLP(numpy.random.RandomState(1234), x, N_IN, 500, N_OUT)
-        return build_mlp_functions(model, x, y, datasets, batch_size, learning_rate, 0.0, 0.0001)
+        return build_mlp_functions(model, x, y, datasets, batch_size, learning_rate, 0.0,
+                                   0.0001)[0]
     return theano_epoch(build, x_value, y_value, batch_size, 0.01)
 
 
@@ -112,7 +119,8 @@ def torch_mlp(x_value, y_value, batch_size):
     model = nn.Sequential(nn.Linear(N_IN, 500), nn.Tanh(), nn.Linear(500, N_OUT))
     weights = [model[0].weight, model[2].weight]   # the same L2 penalty, weights only
     return torch_epoch(model, x_value, y_value, batch_size, 0.01,
-                       penalty=lambda _: 0.0001 * sum((w ** 2).sum() for w in weights))
+                       cost=lambda model, x, y: classification_cost(model, x, y)
+                       + 0.0001 * sum((w ** 2).sum() for w in weights))
 
 
 # ---------------------------------------------------------------- LeNet
@@ -120,9 +128,10 @@ def torch_mlp(x_value, y_value, batch_size):
 def theano_lenet(x_value, y_value, batch_size):
     from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions
 
-    def build(x, y, datasets, batch_size, learning_rate):
+    def build(datasets, batch_size, learning_rate):
+        x, y = T.matrix('x'), T.ivector('y')
         model = LeNet5(numpy.random.RandomState(23455), x, nkerns=(20, 50))
-        return build_lenet_functions(model, x, y, datasets, batch_size, learning_rate)
+        return build_lenet_functions(model, x, y, datasets, batch_size, learning_rate)[0]
     return theano_epoch(build, x_value, y_value, batch_size, 0.1)
 
 
@@ -136,11 +145,92 @@ def torch_lenet(x_value, y_value, batch_size):
     return torch_epoch(model, x_value, y_value, batch_size, 0.1)
 
 
+# ---------------------------------------------------------------- denoising autoencoders
+
+def theano_dA(x_value, y_value, batch_size):
+    """The dA of dA.py: 784 -> 500, 30 % corruption, learning rate 0.1."""
+    from dltutorials.dA import build_dA_function, dA
+
+    def build(datasets, batch_size, learning_rate):
+        model = dA(numpy.random.RandomState(123), n_visible=N_IN, n_hidden=500)
+        return build_dA_function(model, datasets[0][0], batch_size, 0.3, learning_rate)
+    return theano_epoch(build, x_value, y_value, batch_size, 0.1)
+
+
+def theano_sda_layer(layer):
+    """Pre-training of SdA layer ``layer`` ([500, 500], corruption 0.1 / 0.2, rate 0.01)."""
+    def runner(x_value, y_value, batch_size):
+        from dltutorials.SdA import SdA
+
+        def build(datasets, batch_size, learning_rate):
+            model = SdA(numpy.random.RandomState(89677), n_ins=N_IN,
+                        hidden_layers_sizes=[500, 500], n_outs=N_OUT,
+                        corruption_levels=[0.1, 0.2])
+            train_fn = model.pretraining_functions(datasets[0][0], batch_size)[layer]
+            level = model.corruption_levels[layer]
+            return lambda index: train_fn(index, corruption=level, lr=learning_rate)
+        return theano_epoch(build, x_value, y_value, batch_size, 0.01)
+    return runner
+
+
+def torch_denoising_autoencoder(n_visible, n_hidden, corruption_level, below=None):
+    """A dA in PyTorch: tied weights, sigmoid units, the same cross-entropy, summed per example.
+
+    ``below`` (an nn.Module, frozen) maps the data to this dA's input, as the
+    lower layers of an SdA do in pre-training.
+    """
+    import torch
+    from torch import nn
+
+    class DenoisingAutoencoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            bound = 4 * numpy.sqrt(6.0 / (n_visible + n_hidden))
+            self.W = nn.Parameter(torch.empty(n_visible, n_hidden).uniform_(-bound, bound))
+            self.b = nn.Parameter(torch.zeros(n_hidden))
+            self.b_prime = nn.Parameter(torch.zeros(n_visible))
+            self.below = below
+            if below is not None:
+                below.requires_grad_(False)
+
+        def cost(self, x):
+            if self.below is not None:
+                with torch.no_grad():
+                    x = self.below(x)
+            keep = torch.rand_like(x) >= corruption_level
+            hidden = torch.sigmoid((x * keep) @ self.W + self.b)
+            logits = hidden @ self.W.t() + self.b_prime
+            return nn.functional.binary_cross_entropy_with_logits(
+                logits, x, reduction='sum') / x.shape[0]
+
+    return DenoisingAutoencoder()
+
+
+def torch_dA(x_value, y_value, batch_size):
+    model = torch_denoising_autoencoder(N_IN, 500, 0.3)
+    return torch_epoch(model, x_value, y_value, batch_size, 0.1,
+                       cost=lambda model, x, y: model.cost(x))
+
+
+def torch_sda_layer(layer):
+    def runner(x_value, y_value, batch_size):
+        from torch import nn
+        below = nn.Sequential(nn.Linear(N_IN, 500), nn.Sigmoid()) if layer == 1 else None
+        model = torch_denoising_autoencoder(500 if layer else N_IN, 500, [0.1, 0.2][layer],
+                                            below)
+        return torch_epoch(model, x_value, y_value, batch_size, 0.01,
+                           cost=lambda model, x, y: model.cost(x))
+    return runner
+
+
 #: name -> (tutorial batch size, Theano builder, PyTorch builder)
 MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
     'mlp': (20, theano_mlp, torch_mlp),
     'lenet': (500, theano_lenet, torch_lenet),
+    'dA': (20, theano_dA, torch_dA),
+    'sda_layer0': (20, theano_sda_layer(0), torch_sda_layer(0)),
+    'sda_layer1': (20, theano_sda_layer(1), torch_sda_layer(1)),
 }
 
 

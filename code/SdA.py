@@ -240,6 +240,7 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
             pretraining_fns, n_train_batches, 1 if quick else pretraining_epochs,
             layer_arguments=[dict(corruption=level, lr=pretrain_lr)
                              for level in sda.corruption_levels])
+        logger.info('Pre-training ran for %.1f s', sum(pretraining.seconds))
         # Pre-training can take hours: keep it, whatever happens next.
         pretrained_file = save_params(output_dir / PRETRAINED_FILE, sda.params,
                                       pretraining=pretraining.as_dict(), **meta)

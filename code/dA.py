@@ -227,8 +227,8 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
     filter_file = save_filter_image(
         da.W.get_value(borrow=True),
         output_dir / ('filters_corruption_%d.png' % round(corruption_level * 100)))
-    logger.info('The %d %% corruption code ran for %.2f m', round(corruption_level * 100),
-                result.seconds[0] / 60.0)
+    logger.info('The %d %% corruption code ran for %.1f s', round(corruption_level * 100),
+                result.seconds[0])
     if result.interrupted:
         raise KeyboardInterrupt
     return dict(costs=result.costs[0], seconds=result.seconds[0], stopped_by=result.stopped_by,

@@ -344,5 +344,4 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         result.stopped_by = 'interrupted'
         result.seconds[-1] = clock() - start
         logger.warning('interrupted while pre-training: keeping what the layers learnt so far')
-    logger.info('Pre-training ran for %.1f s', sum(result.seconds))
     return result
