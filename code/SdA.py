@@ -285,12 +285,13 @@ def load_sda(model_file):
     Returns the SdA; compile ``theano.function([sda.x], sda.y_pred)`` to
     classify.  Raises ModelFileError for a file of another model.
     """
-    _, meta = read_params(model_file)
+    saved = read_params(model_file)
+    meta = saved[1]
     sizes = meta.get('hidden_layers_sizes', [500, 500])
     sda = SdA(numpy.random.RandomState(0), n_ins=meta.get('n_ins', 784),
               hidden_layers_sizes=sizes, n_outs=meta.get('n_outs', 10),
               corruption_levels=meta.get('corruption_levels', [0.0] * len(sizes)))
-    load_params(model_file, sda.params)
+    load_params(model_file, sda.params, saved)
     return sda
 
 

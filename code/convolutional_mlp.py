@@ -241,10 +241,11 @@ def load_lenet5(model_file, input=None):
 
     Returns ``(classifier, x)``.  Raises ModelFileError for a file of another model.
     """
-    _, meta = read_params(model_file)
+    saved = read_params(model_file)
+    meta = saved[1]
     x = T.matrix('x') if input is None else input
     classifier = LeNet5(numpy.random.RandomState(0), x, nkerns=meta.get('nkerns', (20, 50)))
-    load_params(model_file, classifier.params)
+    load_params(model_file, classifier.params, saved)
     return classifier, x
 
 

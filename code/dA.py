@@ -267,10 +267,11 @@ def load_dA(model_file, input=None):
 
     Returns the dA; its input is ``input`` or a new matrix (``da.x``).
     """
-    _, meta = read_params(model_file)
+    saved = read_params(model_file)
+    meta = saved[1]
     da = dA(numpy.random.RandomState(0), input=input, n_visible=meta.get('n_visible', 784),
             n_hidden=meta.get('n_hidden', 500))
-    load_params(model_file, da.params)
+    load_params(model_file, da.params, saved)
     return da
 
 

@@ -185,11 +185,12 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
     :func:`~dltutorials.data_loading.read_images`), or else of the first
     ``n`` images of ``dataset``'s test set.  Returns the predictions.
     """
-    _, meta = read_params(model_file)
+    saved = read_params(model_file)
+    meta = saved[1]
     x = T.matrix('x')
     classifier = LogisticRegression(input=x, n_in=meta.get('n_in', 28 * 28),
                                     n_out=meta.get('n_out', 10))
-    load_params(model_file, classifier.params)
+    load_params(model_file, classifier.params, saved)
     predict_model = theano.function(inputs=[classifier.input], outputs=classifier.y_pred)
     return report_predictions(predict_model, dataset, images, n)
 

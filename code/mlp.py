@@ -251,11 +251,12 @@ def load_mlp(model_file, input=None):
     Returns ``(classifier, x)``: the model and its symbolic input (``input``,
     or a new matrix).  Raises ModelFileError for a file of another model.
     """
-    _, meta = read_params(model_file)
+    saved = read_params(model_file)
+    meta = saved[1]
     x = T.matrix('x') if input is None else input
     classifier = MLP(rng=numpy.random.RandomState(0), input=x, n_in=meta.get('n_in', 784),
                      n_hidden=meta.get('n_hidden', 500), n_out=meta.get('n_out', 10))
-    load_params(model_file, classifier.params)
+    load_params(model_file, classifier.params, saved)
     return classifier, x
 
 

@@ -56,8 +56,11 @@ def read_params(path):
     return [arrays[key] for key in sorted(arrays)], meta
 
 
-def load_params(path, params):
+def load_params(path, params, saved=None):
     """Set ``params`` (shared variables) to the values saved in ``path``; return its meta.
+
+    ``saved`` is what :func:`read_params` returned for ``path``, if the
+    caller has read the file already (to build the model from its meta).
 
     Raises
     ------
@@ -65,7 +68,7 @@ def load_params(path, params):
         when the file is missing, unreadable, or holds a different number of
         parameters or different shapes than ``params``.
     """
-    values, meta = read_params(path)
+    values, meta = read_params(path) if saved is None else saved
     if len(values) != len(params):
         raise ModelFileError('%s holds %d parameter arrays, this model has %d (%s)'
                              % (path, len(values), len(params),
