@@ -96,11 +96,11 @@ class SdA(object):
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
                  n_outs=10, corruption_levels=(0.1, 0.1)):
-        sizes = list(hidden_layers_sizes)
+        sizes = list(hidden_layers_sizes) if hasattr(hidden_layers_sizes, '__iter__') else []
         if not sizes or not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
             raise HyperparameterError('hidden_layers_sizes must be a non-empty list of positive '
                                       'sizes, got %r' % (hidden_layers_sizes,))
-        levels = list(corruption_levels)
+        levels = list(corruption_levels) if hasattr(corruption_levels, '__iter__') else []
         if len(levels) != len(sizes):
             raise HyperparameterError('got %d corruption levels for %d hidden layers'
                                       % (len(levels), len(sizes)))

@@ -66,6 +66,7 @@ def test_finetuning_lowers_the_cost_and_scores_whole_sets(tiny_pkl):
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(sizes=()), 'hidden_layers_sizes'), (dict(sizes=(10, 0)), 'hidden_layers_sizes'),
+    (dict(sizes=500), 'hidden_layers_sizes'), (dict(levels=0.1), '0 corruption levels'),
     (dict(levels=(0.1,)), '1 corruption levels for 2 hidden layers'),
     (dict(levels=(0.1, 1.5)), 'corruption level'),
 ])

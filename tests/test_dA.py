@@ -138,3 +138,18 @@ def test_quick_mode_end_to_end_from_the_command_line(tiny_pkl, tmp_path, capsys)
             main(flags)
         assert stop.value.code == 2
     assert main(['--dataset', str(tmp_path / 'missing.pkl.gz'), '--quick']) == 2
+
+
+def test_the_cost_stays_finite_when_the_reconstruction_saturates():
+    # With z = sigmoid(a) rounded to exactly 0 or 1 in float32, -log(z) would
+    # be infinite; the cost written from a stays exact.
+    da = small_dA()
+    da.b_prime.set_value(numpy.array([60.0, -60.0] * 6, dtype=floatX))
+    x = numpy.tile(numpy.array([0.0, 1.0] * 6, dtype=floatX), (3, 1))
+    cost, _ = da.get_cost_updates(0.0, 0.1)
+    value = theano.function([da.x], cost)(x)
+    h = 1 / (1 + numpy.exp(-(x @ da.W.get_value() + da.b.get_value())))
+    a = h @ da.W.get_value().T + da.b_prime.get_value()
+    expected = numpy.mean(numpy.sum(numpy.logaddexp(0, a) - x * a, axis=1))
+    assert numpy.isfinite(value) and value == pytest.approx(expected, rel=1e-4)
+    assert value > 6 * 55
