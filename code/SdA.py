@@ -318,9 +318,10 @@ def build_parser():
                         default=[500, 500], help='hidden layer sizes, bottom first')
     parser.add_argument('--corruption-levels', type=command_line.fraction, nargs='+',
                         default=[0.1, 0.2], help='pre-training corruption of each layer')
+    # '%(default).0s' prints nothing, but stops argparse from adding '(default: None)'.
     parser.add_argument('--patience', type=command_line.positive_int, default=None,
                         help='minibatches to look at before stopping without improvement '
-                             '(default: 10 epochs)')
+                             '(default: 10 epochs)%(default).0s')
     command_line.add_run_arguments(parser)
     return parser
 
