@@ -138,3 +138,21 @@ def test_quick_mode_end_to_end_from_the_command_line(tiny_pkl, tmp_path, capsys)
         with pytest.raises(SystemExit) as stop:
             main(flags)
         assert stop.value.code == 2
+
+
+def test_an_interrupted_pretraining_is_saved_before_stopping(tiny_pkl, tmp_path, monkeypatch):
+    import dltutorials.SdA as sda_module
+    from dltutorials.training import PretrainingResult
+
+    def interrupted(pretraining_fns, *args, **kwargs):
+        pretraining_fns[0](0, corruption=0.1, lr=0.1)     # some work done, then Ctrl-C
+        return PretrainingResult(costs=[[1.0]], seconds=[0.1], stopped_by='interrupted')
+
+    monkeypatch.setattr(sda_module, 'pretrain_layers', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_sda(dataset=str(tiny_pkl), hidden_layers_sizes=[30, 20],
+                  output_dir=str(tmp_path), plot=False)
+    assert load_sda(tmp_path / 'SdA_pretrained.npz').hidden_layers_sizes == [30, 20]
+    assert not (tmp_path / 'SdA.npz').exists()
+    assert main(['--dataset', str(tiny_pkl), '--output-dir', str(tmp_path / 'cli'),
+                 '--hidden-layers-sizes', '30', '20']) == 130

@@ -153,3 +153,15 @@ def test_the_cost_stays_finite_when_the_reconstruction_saturates():
     expected = numpy.mean(numpy.sum(numpy.logaddexp(0, a) - x * a, axis=1))
     assert numpy.isfinite(value) and value == pytest.approx(expected, rel=1e-4)
     assert value > 6 * 55
+
+
+def test_an_interrupted_training_is_saved_and_drawn_before_stopping(tiny_pkl, tmp_path,
+                                                                     monkeypatch):
+    import dltutorials.dA as dA_module
+    from dltutorials.training import PretrainingResult
+    monkeypatch.setattr(dA_module, 'pretrain_layers', lambda *args, **kwargs: PretrainingResult(
+        costs=[[500.0]], seconds=[0.1], stopped_by='interrupted'))
+    assert main(['--dataset', str(tiny_pkl), '--output-dir', str(tmp_path)]) == 130
+    # Stopped in the first of the two runs: its model and filters are kept.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['dA_corruption_0.npz',
+                                                          'filters_corruption_0.png']
