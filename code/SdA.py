@@ -38,7 +38,6 @@ References:
   JMLR 11, 2010
 """
 import logging
-import numbers
 import sys
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from dltutorials.dA import check_corruption_level, dA
 from dltutorials.data_loading import load_data, minibatch
 from dltutorials.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.mlp import HiddenLayer
+from dltutorials.mlp import HiddenLayer, layer_sizes
 from dltutorials.model_io import load_params, read_params, report_predictions, save_params
 from dltutorials.plotting import save_filter_image
 from dltutorials.training import (PretrainingResult, build_minibatch_functions,
@@ -96,10 +95,7 @@ class SdA(object):
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
                  n_outs=10, corruption_levels=(0.1, 0.1)):
-        sizes = list(hidden_layers_sizes) if hasattr(hidden_layers_sizes, '__iter__') else []
-        if not sizes or not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
-            raise HyperparameterError('hidden_layers_sizes must be a non-empty list of positive '
-                                      'sizes, got %r' % (hidden_layers_sizes,))
+        sizes = layer_sizes(hidden_layers_sizes, 'hidden_layers_sizes')
         levels = list(corruption_levels) if hasattr(corruption_levels, '__iter__') else []
         if len(levels) != len(sizes):
             raise HyperparameterError('got %d corruption levels for %d hidden layers'

@@ -68,6 +68,24 @@ def glorot_uniform(rng, n_in, n_out, activation=T.tanh):
                          dtype=theano.config.floatX)
 
 
+def layer_sizes(value, name, allow_single=False):
+    """``value`` as a list of hidden layer sizes; HyperparameterError if it is not one.
+
+    A non-empty sequence of positive integers, or with ``allow_single`` also
+    one positive integer (one layer).  ``name`` is the argument named in the
+    error.
+    """
+    if allow_single and isinstance(value, numbers.Integral):
+        sizes = [value]
+    else:
+        sizes = list(value) if hasattr(value, '__iter__') else []
+    if not sizes or not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+        raise HyperparameterError('%s must be %s, got %r' % (
+            name, 'a positive size or a list of them' if allow_single
+            else 'a non-empty list of positive sizes', value))
+    return sizes
+
+
 class HiddenLayer(object):
     """A fully connected layer: ``output = activation(dot(input, W) + b)``.
 
@@ -128,10 +146,7 @@ class MLP(object):
     """
 
     def __init__(self, rng, input, n_in, n_hidden, n_out):
-        sizes = [n_hidden] if isinstance(n_hidden, numbers.Integral) else list(n_hidden)
-        if not sizes or not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
-            raise HyperparameterError('n_hidden must be a positive size or a list of them, '
-                                      'got %r' % (n_hidden,))
+        sizes = layer_sizes(n_hidden, 'n_hidden', allow_single=True)
         self.input = input
         self.hidden_layers = []
         layer_input, layer_n_in = input, n_in

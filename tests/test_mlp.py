@@ -79,7 +79,7 @@ def test_mlp_structure_and_regularisers():
     deep = MLP(numpy.random.RandomState(0), x, n_in=784, n_hidden=[30, 20], n_out=10)
     assert [p.get_value().shape for p in deep.params][::2] == [(784, 30), (30, 20), (20, 10)]
     assert repr(deep) == 'MLP(n_in=784, n_hidden=[30, 20], n_out=10)'
-    for bad in (0, [], [10, -1], 'many'):
+    for bad in (0, [], [10, -1], 'many', 5.0):
         with pytest.raises(HyperparameterError, match='n_hidden'):
             MLP(numpy.random.RandomState(0), x, 784, bad, 10)
 
