@@ -192,11 +192,6 @@ def check_corruption_level(corruption_level, name='corruption_level'):
                                   % (name, corruption_level))
 
 
-def model_name(corruption_level):
-    """``dA_corruption_30`` for 0.3: the stem of a dA's files."""
-    return 'dA_corruption_%d' % round(corruption_level * 100)
-
-
 def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch_size=20,
              corruption_level=0.3, n_hidden=500, seed=123, output_dir='results', quick=False,
              datasets=None):
@@ -222,8 +217,9 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
     da = dA(numpy_rng=rng, theano_rng=theano_rng, n_visible=28 * 28, n_hidden=n_hidden)
     train_fn = build_dA_function(da, train_set_x, batch_size, corruption_level, learning_rate)
 
-    name = model_name(corruption_level)
-    logger.info('... training %r with %d %% corruption', da, round(corruption_level * 100))
+    percent = round(corruption_level * 100)
+    name = 'dA_corruption_%d' % percent
+    logger.info('... training %r with %d %% corruption', da, percent)
     result = pretrain_layers([train_fn], n_train_batches, 1 if quick else training_epochs,
                              labels=['Training %s' % name])
     output_dir = Path(output_dir)
@@ -233,9 +229,8 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
                              dataset=str(dataset))
     filter_file = save_filter_image(
         da.W.get_value(borrow=True),
-        output_dir / ('filters_corruption_%d.png' % round(corruption_level * 100)))
-    logger.info('The %d %% corruption code ran for %.1f s', round(corruption_level * 100),
-                result.seconds[0])
+        output_dir / ('filters_corruption_%d.png' % percent))
+    logger.info('The %d %% corruption code ran for %.1f s', percent, result.seconds[0])
     if result.interrupted:
         raise KeyboardInterrupt
     return dict(costs=result.costs[0], seconds=result.seconds[0], stopped_by=result.stopped_by,
