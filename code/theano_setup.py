@@ -1,48 +1,85 @@
-"""Make Theano 1.0.5 import and run well on a modern Python, before it is imported.
+"""Choose the engine (Theano or PyTensor) and set it up to run well, before it is imported.
 
-Theano reads its configuration once, when it is first imported, from the
-``THEANO_FLAGS`` environment variable and from ``~/.theanorc`` (or the files
-named by ``THEANORC``).  On today's machines three things go wrong unless
-somebody sets them, and a newcomer should not have to know any of them:
+Theano and PyTensor read their configuration once, when first imported, from
+an environment variable (``THEANO_FLAGS``, ``PYTENSOR_FLAGS``) and a file
+(``~/.theanorc``, ``~/.pytensorrc``).  On today's machines several things go
+wrong unless somebody sets them, and a newcomer should not have to know any
+of them:
 
 ``blas.ldflags``
-    Theano asks ``numpy.distutils`` which BLAS numpy was built with; numpy
-    wheels since 1.22 no longer say, and ``import theano`` fails with
-    ``numpy.distutils.__config__ has no attribute blas_opt_info``.  We link
-    OpenBLAS when the C compiler can find it (Debian: ``libopenblas-dev``),
-    which is much faster, and otherwise set the empty value, with which Theano
-    calls numpy's own BLAS through the numpy C-API.
+    The BLAS the engine's C code links.  Theano 1.0.5 asks
+    ``numpy.distutils``, which numpy wheels no longer answer, and fails to
+    import; PyTensor finds none in a pip-only install and warns.  We give
+    both the system OpenBLAS when the compiler can link it, else the OpenBLAS
+    of the ``scipy-openblas32`` wheel (see :mod:`dltutorials.support.openblas`),
+    and make OpenBLAS use the right kernel on CPUs it does not recognise.
 ``floatX``
     The tutorials are written for ``float32``, the type a GPU wants.
-``openmp``
-    Left off globally (it slows small-minibatch models), and switched on while
-    convolutional models compile: see :func:`convolution_openmp`.
-Scan's compiled inner loop
+``linker`` (PyTensor)
+    PyTensor's C backend (``cvm``) rather than its Numba default, which
+    compiles each function for 10-60 s the first time.
+``openmp`` (Theano)
+    Left off globally (it slows small-minibatch models), and switched on
+    while convolutional models compile, when that is safe: see
+    :func:`convolution_openmp`.
+Scan's compiled inner loop (Theano)
     Theano ships ``scan_perform.c`` generated for old Pythons; on 3.11 it
     fails to compile (``longintrepr.h: No such file or directory``) and the
     error surfaces as a crash.  We make its import fail cleanly, so that scan
     takes its own pure-Python implementation (same results, a little slower).
 
-Whatever the user has set, in ``THEANO_FLAGS`` or a ``.theanorc``, wins: we
-only fill in what is missing.  :func:`configure` runs when ``dltutorials`` is
-imported; ``theano_defaults`` tells what it chose.
+Whatever the user has set, in the flags variable or the engine's rc file,
+wins: we only fill in what is missing.  :func:`configure` runs when
+``dltutorials`` is imported; ``theano_defaults`` tells what it chose and
+``python -m dltutorials`` prints it.
 """
 import configparser
 import contextlib
+import importlib.util
 import logging
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 import warnings
 
+from dltutorials.support import openblas
+
 logger = logging.getLogger(__name__)
 
-#: The flags dltutorials added to ``THEANO_FLAGS`` on import, e.g.
+#: The environment variable that picks the engine: ``theano`` or ``pytensor``.
+ENGINE_VARIABLE = 'DLTUTORIALS_ENGINE'
+
+#: Per engine: its flags variable, its rc-file variable and default file, and
+#: how a (section, option) pair is spelt in the flags.
+ENGINES = {
+    'theano': ('THEANO_FLAGS', 'THEANORC', '~/.theanorc', '.'),
+    'pytensor': ('PYTENSOR_FLAGS', 'PYTENSORRC', '~/.pytensorrc', '__'),
+}
+
+#: The flags dltutorials added to the engine's flags variable on import, e.g.
 #: ``{'blas.ldflags': '-lopenblas', 'floatX': 'float32'}``.
 theano_defaults = {}
+#: The BLAS library that dltutorials linked (a :class:`~dltutorials.support.openblas.Blas`),
+#: or None when the user chose theirs or none was found.
+blas_in_use = None
 _configured = False
+
+
+def engine_name(environ=os.environ):
+    """``'theano'`` or ``'pytensor'``: the user's choice, else Theano where it is installed.
+
+    Theano 1.0.5 installs only on Python 3.11 and older; ``setup.py``
+    installs PyTensor on 3.12 and newer.
+    """
+    chosen = environ.get(ENGINE_VARIABLE, '').strip().lower()
+    if chosen in ENGINES:
+        return chosen
+    if chosen:
+        raise ImportError('%s must be theano or pytensor, not %r'
+                          % (ENGINE_VARIABLE, environ[ENGINE_VARIABLE]))
+    if sys.version_info < (3, 12) and importlib.util.find_spec('theano') is not None:
+        return 'theano'
+    return 'pytensor'
 
 
 def parse_theano_flags(flags):
@@ -62,55 +99,51 @@ def parse_theano_flags(flags):
     return settings
 
 
-def theanorc_paths(environ=os.environ):
-    """The configuration files Theano will read, as it finds them."""
+def flag_key(key, engine):
+    """``key`` ('floatX', 'blas.ldflags') as ``engine`` spells it in its flags variable."""
+    section, _, option = key.rpartition('.')
+    return section + ENGINES[engine][3] + option if section else option
+
+
+def theanorc_paths(environ=os.environ, engine='theano'):
+    """The configuration files ``engine`` will read, as it finds them."""
+    _, rc_variable, rc_default, _ = ENGINES[engine]
     return [os.path.expanduser(path)
-            for path in environ.get('THEANORC', '~/.theanorc').split(os.pathsep)]
+            for path in environ.get(rc_variable, rc_default).split(os.pathsep)]
 
 
-def user_has_set(key, environ=os.environ):
-    """True when ``key`` ('floatX', 'blas.ldflags', ...) is set in THEANO_FLAGS or a theanorc."""
-    if key in parse_theano_flags(environ.get('THEANO_FLAGS', '')):
+def user_has_set(key, environ=os.environ, engine='theano'):
+    """True when ``key`` ('floatX', 'blas.ldflags', ...) is set in ``engine``'s flags or rc file."""
+    if flag_key(key, engine) in parse_theano_flags(environ.get(ENGINES[engine][0], '')):
         return True
     section, _, option = key.rpartition('.')
     rc = configparser.ConfigParser(interpolation=None)
-    rc.read(theanorc_paths(environ))
+    try:
+        rc.read(theanorc_paths(environ, engine))
+    except configparser.Error:
+        return False  # the engine will say what is wrong with the file
     return rc.has_option(section or 'global', option)
 
 
-def find_openblas_ldflags(compiler='g++'):
-    """Return ``'-lopenblas'`` when ``compiler`` can link OpenBLAS, else ``None``.
+def default_flags(environ=os.environ, engine='theano', find_blas=openblas.find_blas):
+    """The flags to add for the settings the user left unset, and the BLAS they link.
 
-    Asks the compiler itself (``-print-file-name``), so the answer is exactly
-    what Theano's own compile step will see, and costs a few milliseconds.
+    Returns ``(flags, blas)``: ``flags`` keyed as in ``theano_defaults``;
+    ``blas`` the :class:`~dltutorials.support.openblas.Blas` chosen, or None.
     """
-    if shutil.which(compiler) is None:
-        return None
-    try:
-        found = subprocess.run([compiler, '-print-file-name=libopenblas.so'],
-                               capture_output=True, text=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    # A found library is printed as a path; an unknown one is echoed back bare.
-    return '-lopenblas' if os.path.isabs(found) and os.path.exists(found) else None
-
-
-def default_flags(environ=os.environ):
-    """The flags to add to ``THEANO_FLAGS`` for the settings the user left unset."""
-    defaults = {}
-    if not user_has_set('blas.ldflags', environ):
-        defaults['blas.ldflags'] = find_openblas_ldflags() or ''
-    if not user_has_set('floatX', environ):
+    defaults, blas = {}, None
+    if not user_has_set('blas.ldflags', environ, engine):
+        blas = find_blas()
+        defaults['blas.ldflags'] = blas.ldflags if blas else ''
+    if not user_has_set('floatX', environ, engine):
         defaults['floatX'] = 'float32'
-    return defaults
+    if engine == 'pytensor' and not (user_has_set('mode', environ, engine)
+                                     or user_has_set('linker', environ, engine)):
+        defaults['linker'] = 'cvm'
+    return defaults, blas
 
 
-def configure(environ=os.environ):
-    """Fill in the Theano settings the user left unset; call before ``import theano``.
-
-    Returns the flags that were added (also kept in ``theano_defaults``).
-    Calling it again, or after Theano was imported, changes nothing.
-    """
+def _quiet_engine_warnings():
     # Theano's own modules use numpy.distutils and np.bool, each of which
     # warns on every import: noise the user can do nothing about.
     warnings.filterwarnings('ignore', category=DeprecationWarning, module=r'theano(\.|$)')
@@ -118,41 +151,105 @@ def configure(environ=os.environ):
                             message=r'\s*`numpy.distutils` is deprecated')
     warnings.filterwarnings('ignore', category=UserWarning,
                             message='pkg_resources is deprecated')  # imported by scan
-    if sys.version_info >= (3, 11):
-        # None in sys.modules makes "from . import scan_perform_ext" raise
-        # ImportError, which Theano's scan answers with its Python loop.
-        sys.modules.setdefault('theano.scan_module.scan_perform_ext', None)
-    global _configured
-    if _configured or 'theano' in sys.modules:
+
+
+def configure(environ=os.environ):
+    """Fill in the engine settings the user left unset; call before the engine is imported.
+
+    Returns the flags that were added (also kept in ``theano_defaults``).
+    Calling it again, or after the engine was imported, changes nothing.
+    """
+    global _configured, blas_in_use
+    engine = engine_name(environ)
+    if engine == 'theano':
+        _quiet_engine_warnings()
+        if sys.version_info >= (3, 11):
+            # None in sys.modules makes "from . import scan_perform_ext" raise
+            # ImportError, which Theano's scan answers with its Python loop.
+            sys.modules.setdefault('theano.scan_module.scan_perform_ext', None)
+    if _configured or engine in sys.modules:
         return dict(theano_defaults)
     _configured = True
-    added = default_flags(environ)
+    added, blas = default_flags(environ, engine)
+    if blas is not None:
+        # Before the engine loads the library: OPENBLAS_CORETYPE is read then.
+        openblas.choose_kernel(blas, environ)
+        blas_in_use = blas
     if added:
-        extra = ','.join('%s=%s' % item for item in added.items())
-        current = environ.get('THEANO_FLAGS', '')
-        environ['THEANO_FLAGS'] = current + ',' + extra if current else extra
+        flags_variable = ENGINES[engine][0]
+        extra = ','.join('%s=%s' % (flag_key(key, engine), value)
+                         for key, value in added.items())
+        current = environ.get(flags_variable, '')
+        environ[flags_variable] = current + ',' + extra if current else extra
     if added.get('blas.ldflags') == '':
-        # Theano warns about this itself; say what to do about it.
-        logger.info('dltutorials: OpenBLAS not found, using numpy\'s BLAS (slower); '
-                    'install it (Debian/Ubuntu: apt-get install libopenblas-dev) '
-                    'or set blas.ldflags in ~/.theanorc')
+        logger.info("dltutorials: no OpenBLAS found, using numpy's BLAS (slower); "
+                    "pip install scipy-openblas32, or apt-get install libopenblas-dev")
     theano_defaults.update(added)
     return dict(added)
 
 
-def convolution_openmp(environ=os.environ):
-    """A context in which to compile convolutional models: Theano's OpenMP on.
+def openmp_refusal(environ=os.environ):
+    """Why the convolution must not use OpenMP here, or None when it may.
 
-    Measured here on 2 cores, OpenMP makes LeNet's convolution and pooling
-    1.5x faster, but makes the small-minibatch MLP 2.5x slower (idle OpenMP
-    threads compete with OpenBLAS's), so it is not switched on globally:
-    only the ops compiled inside this context use it.  Nothing changes when
-    the user set ``openmp`` themselves, when ``OMP_NUM_THREADS=1``, or on a
-    single core.
+    Theano's convolution (CorrMM) runs one image per OpenMP thread, each
+    calling the BLAS.  That is only safe with a linked BLAS: Theano's
+    fallback to numpy's BLAS calls into Python from threads that do not hold
+    the GIL, and the process aborts.
     """
-    import theano
+    from dltutorials.engine import ENGINE, theano
 
-    if (user_has_set('openmp', environ) or environ.get('OMP_NUM_THREADS') == '1'
-            or (os.cpu_count() or 1) < 2):
+    if ENGINE != 'theano':
+        return 'not used by PyTensor'
+    if user_has_set('openmp', environ):
+        return 'set by you'
+    if environ.get('OMP_NUM_THREADS') == '1' or (os.cpu_count() or 1) < 2:
+        return 'one thread'
+    if not theano.config.blas.ldflags:
+        return "unsafe with numpy's BLAS"
+    return None
+
+
+def convolution_openmp(environ=os.environ):
+    """A context in which to compile convolutional models: Theano's OpenMP on, where safe.
+
+    Measured here on 2 cores with OpenBLAS, OpenMP made LeNet's training
+    step 1.1-1.5x faster when idle, and kept it working when another process
+    busied one core (383 ms per minibatch against 600-1800 ms without, where
+    OpenBLAS's own threads wait on each other); but globally it made the
+    small-minibatch MLP 2.5x slower (idle OpenMP threads compete with
+    OpenBLAS's), so only the ops compiled inside this context use it.
+    Nothing changes where :func:`openmp_refusal` says no.
+    """
+    if openmp_refusal(environ):
         return contextlib.nullcontext()
-    return theano.change_flags(openmp=True)
+    from dltutorials.engine import change_flags
+    return change_flags(openmp=True)
+
+
+def describe():
+    """Lines saying what the tutorials run on: Python, engine, floatX, BLAS and kernel, OpenMP."""
+    from dltutorials.engine import ENGINE, theano
+
+    ldflags = theano.config.blas__ldflags if ENGINE == 'pytensor' else theano.config.blas.ldflags
+    if blas_in_use is not None:
+        kernel = blas_in_use.kernel or 'unknown'
+        if blas_in_use.kernel_chosen_by_us:
+            kernel += ' (chosen by dltutorials: OpenBLAS saw a generic CPU)'
+        elif os.environ.get('OPENBLAS_CORETYPE'):
+            kernel += ' (OPENBLAS_CORETYPE)'
+        blas = '%s, %s, kernel %s' % (blas_in_use.source, blas_in_use.library, kernel)
+    elif ldflags:
+        blas = 'set by you: %s' % ldflags
+    else:
+        blas = "numpy's BLAS through the C-API (slower; no OpenBLAS found)"
+    refusal = openmp_refusal()
+    lines = [
+        ('Python', sys.version.split()[0]),
+        ('engine', '%s %s' % ('Theano' if ENGINE == 'theano' else 'PyTensor', theano.__version__)
+         + ('' if ENGINE == 'theano' else ', linker %s' % theano.config.linker)),
+        ('floatX', theano.config.floatX),
+        ('BLAS', blas),
+        ('OpenMP', 'for convolutions' if refusal is None else 'off (%s)' % refusal),
+        ('cores', str(os.cpu_count())),
+    ]
+    return ['%-7s %s' % pair for pair in lines]

@@ -1,17 +1,24 @@
-"""Theano imports and runs with no user configuration; user settings win."""
+"""The engine imports and runs with no user configuration, with a linked BLAS; user settings win."""
 import doctest
 import os
 import subprocess
 import sys
 
 import numpy
+import pytest
 
 from dltutorials import theano_setup
-from dltutorials.theano_setup import default_flags, parse_theano_flags, user_has_set
+from dltutorials.engine import ENGINE
+from dltutorials.support import openblas
+from dltutorials.theano_setup import (default_flags, engine_name, parse_theano_flags,
+                                      user_has_set)
+
+theano_only = pytest.mark.skipif(ENGINE != 'theano', reason='Theano-only setting')
 
 
 def test_doctests():
     assert doctest.testmod(theano_setup).failed == 0
+    assert doctest.testmod(openblas).failed == 0
 
 
 def test_flags_are_parsed_like_theano_does():
@@ -22,62 +29,217 @@ def test_flags_are_parsed_like_theano_does():
         'blas.ldflags': '-L/opt/x -lopenblas'}
 
 
-def test_user_settings_in_flags_or_theanorc_win(tmp_path):
+def no_blas():
+    return None
+
+
+def test_user_settings_in_flags_or_rc_file_win(tmp_path):
     rc = tmp_path / 'theanorc'
     rc.write_text('[global]\nfloatX = float64\n[blas]\nldflags = -lmkl_rt\n')
     env = {'THEANORC': str(rc)}
     assert user_has_set('floatX', env) and user_has_set('blas.ldflags', env)
-    assert default_flags(env) == {}
+    assert default_flags(env) == ({}, None)
     env = {'THEANORC': str(tmp_path / 'none'), 'THEANO_FLAGS': 'floatX=float16'}
     assert user_has_set('floatX', env) and not user_has_set('blas.ldflags', env)
-    assert set(default_flags(env)) == {'blas.ldflags'}
+    assert default_flags(env, find_blas=no_blas) == ({'blas.ldflags': ''}, None)
+    # PyTensor spells sections with '__' in its flags, and has its own rc file.
+    env = {'PYTENSORRC': str(rc), 'PYTENSOR_FLAGS': 'linker=c'}
+    assert user_has_set('blas.ldflags', env, 'pytensor')
+    assert default_flags(env, 'pytensor') == ({}, None)
+    env = {'PYTENSORRC': str(tmp_path / 'none'), 'PYTENSOR_FLAGS': 'blas__ldflags=-lblas'}
+    assert default_flags(env, 'pytensor') == ({'floatX': 'float32', 'linker': 'cvm'}, None)
 
 
-def test_defaults_pick_openblas_when_the_compiler_finds_it(tmp_path):
-    env = {'THEANORC': str(tmp_path / 'none')}
-    flags = default_flags(env)
+def test_an_unreadable_rc_file_is_left_to_the_engine(tmp_path):
+    rc = tmp_path / 'theanorc'
+    rc.write_text('no section header\n')
+    assert not user_has_set('floatX', {'THEANORC': str(rc)})
+
+
+def test_defaults_link_a_real_blas(tmp_path):
+    flags, blas = default_flags({'THEANORC': str(tmp_path / 'none')})
     assert flags['floatX'] == 'float32'
-    expected = '-lopenblas' if theano_setup.find_openblas_ldflags() else ''
-    assert flags['blas.ldflags'] == expected
+    # The wheel is a dependency, so there always is one.
+    assert blas is not None and flags['blas.ldflags'] == blas.ldflags
+    if openblas.system_openblas():
+        assert blas.source == 'system OpenBLAS' and blas.ldflags == '-lopenblas'
+    else:
+        assert blas.source == 'scipy-openblas32'
 
 
-def test_an_unknown_compiler_finds_no_openblas():
-    assert theano_setup.find_openblas_ldflags('no-such-compiler') is None
+def test_an_unknown_compiler_finds_no_system_openblas():
+    assert openblas.system_openblas('no-such-compiler') is None
 
 
-def clean_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith('THEANO')}
+def test_engine_choice():
+    assert engine_name({'DLTUTORIALS_ENGINE': 'PyTensor'}) == 'pytensor'
+    assert engine_name({'DLTUTORIALS_ENGINE': 'theano'}) == 'theano'
+    expected = 'theano' if sys.version_info < (3, 12) else 'pytensor'
+    try:
+        import theano  # noqa: F401
+    except ImportError:
+        expected = 'pytensor'
+    assert engine_name({}) == expected
+    with pytest.raises(ImportError, match='DLTUTORIALS_ENGINE must be theano or pytensor'):
+        engine_name({'DLTUTORIALS_ENGINE': 'torch'})
+
+
+# ------------------------------------------------------------------ the BLAS libraries
+
+def blas_libraries():
+    found = [openblas.system_openblas(), openblas.wheel_openblas()]
+    return [blas for blas in found if blas is not None]
+
+
+@pytest.mark.parametrize('blas', blas_libraries(), ids=lambda blas: blas.source)
+def test_each_blas_reports_its_kernel_and_multiplies_exactly(blas):
+    kernel, error = openblas.probe(blas, check=True)
+    assert kernel and error == 0
+
+
+def test_the_wheel_is_linked_under_renamed_symbols():
+    blas = openblas.wheel_openblas()
+    assert blas is not None, 'scipy-openblas32 is a dependency'
+    assert '-Dsgemm_=scipy_sgemm_' in blas.ldflags.split()
+    assert '-Dopenblas_set_num_threads=scipy_openblas_set_num_threads' in blas.ldflags.split()
+
+
+def test_a_generic_kernel_is_replaced_by_the_cpus_own(monkeypatch):
+    """OpenBLAS saw 'Prescott' on an AVX2 CPU: we ask for Haswell, check it, and set it."""
+    if not openblas.AVX2_FLAGS <= openblas.cpu_flags():
+        pytest.skip('needs an AVX2 CPU')
+    blas = openblas.wheel_openblas()
+    real_probe = openblas.probe
+
+    def generic_first(blas, coretype=None, check=False):
+        return ('Prescott', -1.0) if coretype is None else real_probe(blas, coretype, check)
+    monkeypatch.setattr(openblas, 'probe', generic_first)
+    environ = {}
+    assert openblas.choose_kernel(blas, environ) == 'Haswell'
+    assert environ == {'OPENBLAS_CORETYPE': 'Haswell'} and blas.kernel_chosen_by_us
+    # A user's own choice wins, and nothing is set for a recognised kernel.
+    environ = {'OPENBLAS_CORETYPE': 'Sandybridge'}
+    assert openblas.choose_kernel(openblas.wheel_openblas(), environ) == 'Sandybridge'
+    assert environ == {'OPENBLAS_CORETYPE': 'Sandybridge'}
+    monkeypatch.setattr(openblas, 'probe', real_probe)
+    environ = {}
+    openblas.choose_kernel(openblas.wheel_openblas(), environ, flags=frozenset())
+    assert environ == {}
+
+
+def test_a_kernel_the_cpu_cannot_run_is_not_chosen(monkeypatch):
+    """A kernel that dies in the child process (SIGILL) is refused, and this process lives."""
+    if openblas.AVX512_FLAGS <= openblas.cpu_flags():
+        pytest.skip('this CPU runs AVX-512 kernels')
+    monkeypatch.setattr(openblas, 'better_coretype', lambda kernel, flags: 'SkylakeX')
+    blas = openblas.wheel_openblas()
+    environ = {}
+    assert openblas.choose_kernel(blas, environ) == blas.kernel
+    assert 'OPENBLAS_CORETYPE' not in environ and not blas.kernel_chosen_by_us
+
+
+# ------------------------------------------------------------------ fresh processes
+
+def clean_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(('THEANO', 'PYTENSOR', 'OPENBLAS_CORETYPE'))}
     env['THEANORC'] = str(tmp_path / 'no-theanorc')
+    env['PYTENSORRC'] = str(tmp_path / 'no-pytensorrc')
+    env.update(extra)
     return env
 
 
-def test_fresh_import_is_quiet_and_configured(tmp_path):
-    code = ('import dltutorials.logistic_sgd, theano, theano.tensor as T; '
-            'theano.scan(lambda v: 2 * v, sequences=T.vector()); '
-            'print(theano.config.floatX, repr(theano.config.blas.ldflags))')
-    done = subprocess.run([sys.executable, '-W', 'default', '-c', code], env=clean_env(tmp_path),
-                          capture_output=True, text=True, timeout=600)
+def run_python(code, env, timeout=900):
+    return subprocess.run([sys.executable, '-W', 'default', '-c', code], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_fresh_import_is_quiet_configured_and_links_a_blas(tmp_path):
+    code = ('import dltutorials.logistic_sgd, numpy\n'
+            'from dltutorials.engine import theano, T\n'
+            'a = T.matrix(); f = theano.function([a], T.dot(a, a))\n'
+            'x = numpy.random.RandomState(0).rand(300, 300).astype("float32")\n'
+            'assert abs(f(x) - x.astype("float64") @ x).max() < 1e-3\n'
+            'with open("/proc/self/maps") as maps:\n'
+            '    linked = "openblas" in maps.read()\n'
+            'print(theano.config.floatX, linked)')
+    done = run_python(code, clean_env(tmp_path))
     assert done.returncode == 0, done.stderr
     assert 'Traceback' not in done.stderr
-    assert 'Warning' not in done.stderr
-    floatx, ldflags = done.stdout.split()
-    assert floatx == 'float32'
-    if theano_setup.find_openblas_ldflags():
-        assert ldflags == "'-lopenblas'"
+    assert 'Warning' not in done.stderr and 'WARNING' not in done.stderr, done.stderr
+    assert done.stdout.split() == ['float32', 'True']
 
 
-def test_user_flags_reach_theano(tmp_path):
-    env = clean_env(tmp_path)
-    env['THEANO_FLAGS'] = 'floatX=float64'
-    done = subprocess.run([sys.executable, '-c', 'import dltutorials, theano; '
-                           'print(theano.config.floatX)'], env=env, capture_output=True,
-                          text=True, timeout=600)
+def test_user_flags_reach_the_engine(tmp_path):
+    variable = 'THEANO_FLAGS' if ENGINE == 'theano' else 'PYTENSOR_FLAGS'
+    done = run_python('import dltutorials; from dltutorials.engine import theano; '
+                      'print(theano.config.floatX)',
+                      clean_env(tmp_path, **{variable: 'floatX=float64'}))
     assert done.stdout.strip() == 'float64', done.stderr
 
 
+def test_python_m_dltutorials_says_what_runs(tmp_path):
+    done = subprocess.run([sys.executable, '-m', 'dltutorials'], env=clean_env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    fields = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    assert set(fields) == {'Python', 'engine', 'floatX', 'BLAS', 'OpenMP', 'cores'}
+    assert fields['engine'].startswith('Theano 1.0.5' if ENGINE == 'theano' else 'PyTensor')
+    assert fields['floatX'] == 'float32'
+    assert 'OpenBLAS' in fields['BLAS'] or 'openblas' in fields['BLAS']
+    assert 'kernel' in fields['BLAS'] and 'kernel unknown' not in fields['BLAS']
+
+
+@theano_only
+def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
+    """With blas.ldflags empty, OpenMP in the convolution aborted the process: now it is off.
+
+    The check is of the configuration (no compiled op has OpenMP) and a few
+    real training steps in a child process, whose exit status shows a crash
+    that pytest's capture would hide.
+    """
+    code = '\n'.join([
+        'import numpy',
+        'import dltutorials',
+        'from dltutorials.engine import theano, T',
+        'from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions',
+        'from dltutorials.data_loading import shared_dataset',
+        'from dltutorials.theano_setup import openmp_refusal',
+        'rng = numpy.random.RandomState(0)',
+        'data = shared_dataset((rng.uniform(0, 1, (40, 784)), rng.randint(0, 10, 40)))',
+        'x, y = T.matrix("x"), T.ivector("y")',
+        'train = build_lenet_functions(LeNet5(rng, x, nkerns=(4, 6)), x, y, '
+        '[data, data, data], 20, 0.1)[0]',
+        'ops = [node.op for node in train.maker.fgraph.toposort()]',
+        'assert not any(getattr(op, "openmp", False) for op in ops)',
+        'costs = [float(train(i % 2)) for i in range(6)]',
+        'assert all(numpy.isfinite(costs)) and costs[4] < costs[0], costs',
+        'print(openmp_refusal())'])
+    done = run_python(code, clean_env(tmp_path, THEANO_FLAGS='blas.ldflags=',
+                                      OMP_NUM_THREADS='2'))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "unsafe with numpy's BLAS"
+
+
+@theano_only
+def test_linked_blas_gets_openmp_in_the_convolution(tmp_path):
+    code = '\n'.join([
+        'import dltutorials',
+        'from dltutorials.engine import theano, T',
+        'from dltutorials.engine import conv2d',
+        'from dltutorials.theano_setup import convolution_openmp',
+        'x, w = T.tensor4(), T.tensor4()',
+        'with convolution_openmp():',
+        '    f = theano.function([x, w], conv2d(x, w, filter_shape=(2, 1, 3, 3)))',
+        'print(any(getattr(n.op, "openmp", False) for n in f.maker.fgraph.toposort()))'])
+    done = run_python(code, clean_env(tmp_path, OMP_NUM_THREADS='2'))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == ('True' if (os.cpu_count() or 1) > 1 else 'False')
+
+
+@theano_only
 def test_scan_runs_on_its_python_implementation():
-    import theano
-    import theano.tensor as T
+    from dltutorials.engine import T, theano
     x = T.vector('x')
     partial_sums, _ = theano.scan(lambda value, total: total + value, sequences=x,
                                   outputs_info=T.zeros((), dtype=x.dtype))

@@ -1,0 +1,152 @@
+"""The engine the tutorials run on: Theano 1.0.5, or PyTensor, its maintained continuation.
+
+Every tutorial imports its symbolic machinery from here::
+
+    from dltutorials.engine import theano, T, conv2d, pool_2d, MRG_RandomStreams
+
+and then reads exactly like the original tutorials: ``theano.shared``,
+``theano.function(..., givens=..., updates=...)``, ``T.grad``,
+``T.nnet.sigmoid``.  On Theano these are Theano's own modules.  Theano 1.0.5
+does not install on Python 3.12 and newer; there, the same names come from
+PyTensor (``theano`` is the ``pytensor`` module, ``T`` is
+``pytensor.tensor``), plus three pieces PyTensor no longer has, written here
+with ordinary tensor operations:
+
+``conv2d``
+    the 'valid' convolution of Theano's ``conv2d`` (filters flipped), as one
+    matrix product over image patches (im2col + GEMM, as Theano's CorrMM does
+    in C);
+``pool_2d``
+    max-pooling over non-overlapping windows with ``ignore_border=True``, as a
+    reshape and a max;
+``MRG_RandomStreams``
+    symbolic random numbers with Theano's method signatures, drawn by
+    PyTensor's ``RandomStream`` (a different generator: the same seed gives
+    other numbers than on Theano).
+
+Which engine: ``DLTUTORIALS_ENGINE=theano`` or ``pytensor`` in the
+environment, else Theano where it is installed and PyTensor elsewhere (see
+:func:`dltutorials.theano_setup.engine_name`).  ``ENGINE`` names the one in use.
+"""
+import types
+import warnings
+
+from dltutorials.theano_setup import engine_name
+
+__all__ = ['ENGINE', 'theano', 'T', 'conv2d', 'pool_2d', 'MRG_RandomStreams', 'change_flags']
+
+ENGINE = engine_name()
+
+if ENGINE == 'theano':
+    import theano
+    import theano.tensor as T
+    from theano import change_flags
+    from theano.sandbox.rng_mrg import MRG_RandomStreams
+    from theano.tensor.nnet import conv2d
+    from theano.tensor.signal.pool import pool_2d
+
+    from dltutorials import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
+
+else:
+    import pytensor as theano
+    import pytensor.tensor as _pt
+    from pytensor.tensor import special as _special
+    from pytensor.tensor.random.utils import RandomStream as _RandomStream
+
+    change_flags = theano.config.change_flags
+
+    # PyTensor 3.3 deprecates the implicit updates of random streams that the
+    # original tutorials rely on (the dA's corruption is drawn inside the
+    # graph and its generator advanced by every call); they work throughout
+    # PyTensor 3 (setup.py asks for <4), so the notices are noise to a learner.
+    for _message in ('RandomStream is deprecated', 'RandomVariable Ops will stop hiding',
+                     'Setting default_update is deprecated'):
+        warnings.filterwarnings('ignore', message=_message)
+
+    def _softmax(x):
+        """Softmax of each row (Theano's ``T.nnet.softmax``)."""
+        return _special.softmax(x, axis=-1)
+
+    def _relu(x, alpha=0):
+        """Theano's ``T.nnet.relu``: x where x > 0, else alpha * x."""
+        return _pt.switch(x > 0, x, alpha * x)
+
+    class _TensorModule(types.ModuleType):
+        """``pytensor.tensor`` seen with Theano's ``nnet`` namespace (PyTensor itself is untouched)."""
+
+        nnet = types.SimpleNamespace(sigmoid=_pt.sigmoid, softplus=_pt.softplus,
+                                     softmax=_softmax, relu=_relu)
+
+        def __getattr__(self, name):
+            return getattr(_pt, name)
+
+    T = _TensorModule('T', _pt.__doc__)
+
+    def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode='valid',
+               subsample=(1, 1), filter_flip=True):
+        """Theano's 'valid' ``conv2d``: (batch, channels, rows, cols) * (filters, channels, kh, kw).
+
+        Each output pixel is the dot product of one image patch with a
+        flipped filter, so the whole convolution is one matrix product:
+        patches (batch * out_rows * out_cols, channels * kh * kw) times
+        filters (channels * kh * kw, n_filters).
+        """
+        if border_mode != 'valid' or tuple(subsample) != (1, 1):
+            raise NotImplementedError("conv2d on PyTensor: only border_mode='valid' and "
+                                      "subsample=(1, 1)")
+        shape = filter_shape if filter_shape is not None else filters.type.shape
+        if shape is None or any(s is None for s in shape):
+            raise ValueError('conv2d on PyTensor needs filter_shape')
+        n_filters, n_channels, kh, kw = (int(s) for s in shape)
+        if filter_flip:
+            filters = filters[:, :, ::-1, ::-1]
+        batch = input.shape[0]
+        out_rows, out_cols = input.shape[2] - kh + 1, input.shape[3] - kw + 1
+        # (batch, channels, kh * kw, out_rows, out_cols): one shifted view per filter tap.
+        patches = _pt.stack([input[:, :, i:i + out_rows, j:j + out_cols]
+                             for i in range(kh) for j in range(kw)], axis=2)
+        columns = patches.dimshuffle(0, 3, 4, 1, 2).reshape(
+            (batch * out_rows * out_cols, n_channels * kh * kw))
+        out = _pt.dot(columns, filters.reshape((n_filters, n_channels * kh * kw)).T)
+        return out.reshape((batch, out_rows, out_cols, n_filters)).dimshuffle(0, 3, 1, 2)
+
+    def pool_2d(input, ws=None, ignore_border=True, stride=None, pad=(0, 0), mode='max'):
+        """Max-pooling over non-overlapping ``ws`` windows of the last two axes.
+
+        Rows and columns left over by the windows are dropped
+        (``ignore_border=True``).  Where several elements share a window's
+        maximum, each receives the gradient, as in Theano.
+        """
+        if (mode != 'max' or not ignore_border or tuple(pad) != (0, 0)
+                or (stride is not None and tuple(stride) != tuple(ws))):
+            raise NotImplementedError("pool_2d on PyTensor: only mode='max', "
+                                      "ignore_border=True, stride=ws, no padding")
+        r, s = (int(v) for v in ws)
+        n, c = input.shape[0], input.shape[1]
+        h, w = input.shape[2] // r, input.shape[3] // s
+        windows = input[:, :, :h * r, :w * s].reshape((n, c, h, r, w, s))
+        return windows.max(axis=(3, 5))
+
+    class MRG_RandomStreams:
+        """Theano's symbolic random streams, drawn by PyTensor's ``RandomStream``.
+
+        Each draw is a symbolic variable whose generator state is a shared
+        variable that every compiled function using it advances.
+        """
+
+        def __init__(self, seed=12345):
+            self.streams = _RandomStream(int(seed))
+
+        def binomial(self, size=None, n=1, p=0.5, dtype='int64'):
+            return _pt.cast(self.streams.binomial(n, p, size=size), dtype)
+
+        def uniform(self, size=None, low=0.0, high=1.0, dtype=None):
+            draw = self.streams.uniform(low, high, size=size)
+            return _pt.cast(draw, dtype or theano.config.floatX)
+
+        def normal(self, size=None, avg=0.0, std=1.0, dtype=None):
+            draw = self.streams.normal(avg, std, size=size)
+            return _pt.cast(draw, dtype or theano.config.floatX)
+
+        def __repr__(self):
+            return 'MRG_RandomStreams(PyTensor RandomStream)'

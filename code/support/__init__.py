@@ -1,0 +1,1 @@
+"""Plumbing that no tutorial page shows: finding a BLAS, and more to come."""
