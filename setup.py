@@ -1,5 +1,28 @@
-"""Install the tutorials as the package ``dltutorials`` (the code/ folder)."""
+"""Install the tutorials as the package ``dltutorials`` (the code/ folder).
+
+The engine: Theano 1.0.5 up to Python 3.11, PyTensor from 3.12 on.
+``DLTUTORIALS_ENGINE=pytensor pip install -e .`` installs PyTensor on 3.11
+too (the two cannot share a virtualenv: Theano needs numpy < 1.24, PyTensor
+numpy >= 2).
+"""
+import os
+
 from setuptools import setup
+
+if os.environ.get('DLTUTORIALS_ENGINE', '').strip().lower() == 'pytensor':
+    ENGINE_REQUIRES = ['pytensor>=3.0.7,<4']
+else:
+    ENGINE_REQUIRES = [
+        # Theano 1.0.5 is the last release; it does not install on Python 3.12
+        # (no distutils) and needs numpy < 1.24 (np.bool and friends).  From
+        # 3.12 on, the same tutorials run on PyTensor, Theano's continuation.
+        'theano==1.0.5; python_version < "3.12"',
+        'numpy>=1.21,<1.24; python_version < "3.12"',
+        # Theano's scan imports theano.gpuarray, which imports pkg_resources,
+        # gone from setuptools 81 on.
+        'setuptools<81; python_version < "3.12"',
+        'pytensor>=3.0.7,<4; python_version >= "3.12"',
+    ]
 
 setup(
     name='dltutorials',
@@ -8,19 +31,15 @@ setup(
     long_description=open('README.rst', encoding='utf-8').read(),
     long_description_content_type='text/x-rst',
     license='BSD-3-Clause',
-    packages=['dltutorials'],
+    packages=['dltutorials', 'dltutorials.support'],
     package_dir={'dltutorials': 'code'},
-    # Theano 1.0.5 is the last release; it does not install on Python 3.12
-    # (no distutils) and needs numpy < 1.24 (np.bool and friends).
-    python_requires='>=3.8,<3.12',
-    install_requires=[
-        'theano==1.0.5',
-        'numpy>=1.21,<1.24',
+    python_requires='>=3.8',
+    install_requires=ENGINE_REQUIRES + [
         'scipy',
         'matplotlib',
-        # Theano's scan imports theano.gpuarray, which imports pkg_resources,
-        # gone from setuptools 81 on.
-        'setuptools<81',
+        # A BLAS for the engine's C code without system packages (used when
+        # there is no system OpenBLAS).
+        'scipy-openblas32>=0.3.27',
     ],
     extras_require={
         'test': ['pytest'],

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy
 
-# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+# Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials import command_line
 from dltutorials.dA import check_corruption_level, dA
 from dltutorials.data_loading import load_data, minibatch
@@ -57,9 +57,7 @@ from dltutorials.training import (PretrainingResult, build_minibatch_functions,
                                   pretrain_layers, train_and_save)
 from dltutorials.updates import sgd
 
-import theano
-import theano.tensor as T
-from theano.sandbox.rng_mrg import MRG_RandomStreams
+from dltutorials.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['SdA', 'train_sda', 'test_SdA', 'load_sda', 'predict']
 
@@ -147,11 +145,10 @@ class SdA(object):
         fns = []
         for dA_layer in self.dA_layers:
             cost, updates = dA_layer.get_cost_updates(corruption_level, learning_rate)
-            fns.append(theano.function(
-                [index, theano.In(corruption_level, value=0.2),
-                 theano.In(learning_rate, value=0.1)],
-                cost, updates=updates,
-                givens={self.x: minibatch(train_set_x, index, batch_size)}))
+            train_step = theano.function(
+                [index, corruption_level, learning_rate], cost, updates=updates,
+                givens={self.x: minibatch(train_set_x, index, batch_size)})
+            fns.append(with_pretraining_defaults(train_step))
         return fns
 
     def build_finetune_functions(self, datasets, batch_size, learning_rate):
@@ -171,6 +168,17 @@ class SdA(object):
     def __repr__(self):
         return 'SdA(n_ins=%d, hidden_layers_sizes=%s, n_outs=%d, corruption_levels=%s)' % (
             self.n_ins, self.hidden_layers_sizes, self.n_outs, self.corruption_levels)
+
+
+def with_pretraining_defaults(train_step):
+    """``train_step(index, corruption, lr)`` callable as ``(index, corruption=0.2, lr=0.1)``.
+
+    The original tutorial gave these defaults with ``theano.In(..., value=)``,
+    which PyTensor no longer accepts; a Python function gives them on both engines.
+    """
+    def pretrain(index, corruption=0.2, lr=0.1):
+        return train_step(index, corruption, lr)
+    return pretrain
 
 
 def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training_epochs=1000,

@@ -38,10 +38,9 @@ from pathlib import Path
 
 import numpy
 
-# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+# Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials import command_line
 from dltutorials.data_loading import load_data
-from dltutorials import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
 from dltutorials.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.mlp import HiddenLayer
@@ -51,10 +50,7 @@ from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
-import theano
-import theano.tensor as T
-from theano.tensor.nnet import conv2d
-from theano.tensor.signal.pool import pool_2d
+from dltutorials.engine import T, conv2d, pool_2d, theano
 
 __all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5', 'predict']
 

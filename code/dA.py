@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy
 
-# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+# Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials import command_line
 from dltutorials.data_loading import load_data, minibatch
 from dltutorials.errors import HyperparameterError
@@ -57,9 +57,7 @@ from dltutorials.plotting import save_filter_image
 from dltutorials.training import check_positive, n_train_batches_of, pretrain_layers
 from dltutorials.updates import sgd
 
-import theano
-import theano.tensor as T
-from theano.sandbox.rng_mrg import MRG_RandomStreams
+from dltutorials.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['dA', 'build_dA_function', 'train_dA', 'test_dA', 'load_dA']
 

@@ -426,8 +426,7 @@ def shared_dataset(data_xy, borrow=True):
     so ``y`` is kept as floatX too and cast back to int32 symbolically: the
     labels are used as indices, which must be integers.
     """
-    import theano
-    import theano.tensor as T
+    from dltutorials.engine import T, theano
 
     data_x, data_y = data_xy
     shared_x = theano.shared(numpy.asarray(data_x, dtype=theano.config.floatX), borrow=borrow)

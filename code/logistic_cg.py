@@ -33,15 +33,14 @@ from pathlib import Path
 import numpy
 import scipy.optimize
 
-# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+# Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials import command_line
 from dltutorials.data_loading import load_data
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.model_io import save_params
 from dltutorials.training import TrainingResult, check_positive, compile_set_scorer
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, theano
 
 logger = logging.getLogger(__name__)
 

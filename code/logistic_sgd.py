@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy
 
-# Importing dltutorials first sets Theano's defaults (BLAS, floatX) before Theano reads them.
+# Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials import command_line
 from dltutorials.data_loading import load_data
 from dltutorials.model_io import load_params, read_params, report_predictions
@@ -40,8 +40,7 @@ from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, theano
 
 __all__ = ['LogisticRegression', 'load_data', 'sgd_optimization_mnist', 'predict']
 

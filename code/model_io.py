@@ -90,7 +90,7 @@ def report_predictions(predict_fn, dataset='mnist.pkl.gz', images=None, n=10):
     ``predict_fn`` maps a floatX matrix of images (one 784-pixel row each)
     to their predicted classes: a compiled ``theano.function``.
     """
-    import theano
+    from dltutorials.engine import theano
     from dltutorials.data_loading import load_arrays, read_images
 
     if images:

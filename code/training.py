@@ -77,8 +77,7 @@ def compile_set_scorer(x, y, errors, set_x, set_y, batch_size):
     Returns a function of no argument giving the error rate over every
     example of (set_x, set_y), computed in minibatches of ``batch_size``.
     """
-    import theano
-    import theano.tensor as T
+    from dltutorials.engine import T, theano
     from dltutorials.data_loading import minibatch_givens, n_examples
 
     index = T.lscalar('index')
@@ -101,8 +100,7 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
     return the error rate over every example of the validation / test set,
     in minibatches of at least ``SCORING_BATCH_SIZE``.
     """
-    import theano
-    import theano.tensor as T
+    from dltutorials.engine import T, theano
     from dltutorials.data_loading import minibatch_givens
 
     index = T.lscalar('index')

@@ -6,7 +6,7 @@ pass to ``theano.function(..., updates=...)``; the order is the order of
 """
 from collections import OrderedDict
 
-import theano.tensor as T
+from dltutorials.engine import T
 
 from dltutorials.errors import HyperparameterError
 

@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-import theano
+from dltutorials.engine import theano
 
 from conftest import make_digits
 from dltutorials.SdA import SdA, load_sda, main, predict, test_SdA, train_sda

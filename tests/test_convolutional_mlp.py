@@ -3,8 +3,7 @@ import numpy
 import pytest
 from scipy.signal import correlate2d
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, change_flags, theano
 
 from conftest import make_digits
 from dltutorials.convolutional_mlp import (LeNet5, LeNetConvPoolLayer, build_lenet_functions,
@@ -56,7 +55,7 @@ def test_conv_pool_layer_initialisation_and_checks():
 
 
 def test_conv_pool_gradients_match_finite_differences():
-    with theano.change_flags(floatX='float64'):
+    with change_flags(floatX='float64'):
         rng = numpy.random.RandomState(1)
         x = T.tensor4('x')
         layer = LeNetConvPoolLayer(rng, x, (2, 1, 3, 3), (None, 1, 6, 6))

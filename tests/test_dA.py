@@ -2,8 +2,7 @@
 import numpy
 import pytest
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, change_flags, theano
 
 from conftest import make_digits
 from dltutorials.dA import build_dA_function, dA, load_dA, main, test_dA, train_dA
@@ -56,7 +55,7 @@ def test_weights_are_tied():
 
 
 def test_cost_is_the_mean_cross_entropy_and_its_gradient_matches_finite_differences():
-    with theano.change_flags(floatX='float64'):
+    with change_flags(floatX='float64'):
         da = small_dA()
         rng = numpy.random.RandomState(2)
         da.b.set_value(rng.normal(size=5))

@@ -61,7 +61,7 @@ def test_idx_and_pickle_versions_of_the_shared_digits_agree(shared_data):
 
 
 def test_load_data_gives_floatx_shared_x_and_int32_y(tiny_pkl):
-    import theano
+    from dltutorials.engine import theano
     datasets = load_data(tiny_pkl)
     assert len(datasets) == 3
     train_x, train_y = datasets[0]

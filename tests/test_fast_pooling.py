@@ -2,11 +2,16 @@
 import numpy
 import pytest
 
-import theano
-import theano.tensor as T
-from theano.tensor.signal.pool import MaxPoolGrad, pool_2d
+from dltutorials.engine import ENGINE
 
-from dltutorials import fast_pooling  # noqa: F401  (registers the rewrite)
+if ENGINE != 'theano':
+    pytest.skip('the MaxPoolGrad rewrite is for Theano', allow_module_level=True)
+
+import theano  # noqa: E402
+import theano.tensor as T  # noqa: E402
+from theano.tensor.signal.pool import MaxPoolGrad, pool_2d  # noqa: E402
+
+from dltutorials import fast_pooling  # noqa: E402,F401  (registers the rewrite)
 
 
 def pooling_gradient(mode):

@@ -2,8 +2,7 @@
 import numpy
 import pytest
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, theano
 
 from dltutorials.errors import HyperparameterError
 from dltutorials.logistic_cg import (build_cg_functions, cg_optimization_mnist,

@@ -2,8 +2,7 @@
 import numpy
 import pytest
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, theano
 
 from dltutorials.errors import HyperparameterError, ModelFileError
 from dltutorials.logistic_sgd import (LogisticRegression, build_sgd_functions, load_data,

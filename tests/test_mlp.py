@@ -2,8 +2,7 @@
 import numpy
 import pytest
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, change_flags, theano
 
 from conftest import make_digits
 from dltutorials.errors import HyperparameterError, ModelFileError
@@ -46,7 +45,7 @@ def test_hidden_layer_shapes_and_linear_option():
 
 @pytest.mark.parametrize('n_hidden', [5, [5, 4]])
 def test_mlp_gradients_match_finite_differences(n_hidden):
-    with theano.change_flags(floatX='float64'):
+    with change_flags(floatX='float64'):
         rng = numpy.random.RandomState(0)
         x, y = T.matrix('x'), T.ivector('y')
         model = MLP(rng, x, n_in=6, n_hidden=n_hidden, n_out=3)

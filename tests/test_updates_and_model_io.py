@@ -2,8 +2,7 @@
 import numpy
 import pytest
 
-import theano
-import theano.tensor as T
+from dltutorials.engine import T, theano
 
 from dltutorials.errors import HyperparameterError, ModelFileError
 from dltutorials.model_io import load_params, read_params, save_params
