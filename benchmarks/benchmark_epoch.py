@@ -1,28 +1,35 @@
-"""Time one training epoch of each tutorial model in Theano and in PyTorch, same CPU, same run.
+"""Time one training epoch of each tutorial model on each engine and in PyTorch, same CPU, same run.
 
-For each model and dtype, both frameworks train the same architecture with
-the same batch size on the same 50,000 random MNIST-shaped examples.  The
-runs are interleaved (Theano, PyTorch, Theano, ...) for ``--rounds`` rounds,
-because these machines are shared and noisy; the table gives the median
-seconds per epoch and the median of the per-round ratios Theano / PyTorch
-(below 1: Theano is faster).
+For each model and dtype, every engine and PyTorch train the same
+architecture with the same batch size on the same 50,000 random MNIST-shaped
+examples.  Each engine runs in a worker process of its own (Theano and
+PyTensor need different numpy versions, so they live in different
+virtualenvs), PyTorch in this one.  The runs are interleaved (each engine,
+then PyTorch, round after round) for ``--rounds`` rounds, because these
+machines are shared and noisy; the table gives the median seconds per epoch
+and the median of the per-round ratios engine / PyTorch (below 1: the
+engine is faster).  The header gives each engine's BLAS and kernel.
 
     pip install torch==2.13.0          # benchmark-only; a CPU wheel
     python benchmarks/benchmark_epoch.py --rounds 5
+    # Theano here, and PyTensor (C and Numba backends) from a Python 3.12 virtualenv:
+    python benchmarks/benchmark_epoch.py --engine theano \\
+        pytensor-cvm=.venv312/bin/python pytensor-numba=.venv312/bin/python
 
 Later models add themselves to ``MODELS``: a name, the batch size of the
 tutorial, and two builders that return a function running one epoch.
 """
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy
 
-import dltutorials  # noqa: F401  (sets Theano's defaults before Theano is imported)
-import theano
-import theano.tensor as T
+import dltutorials  # noqa: F401  (sets the engine's defaults before it is imported)
+from dltutorials.engine import T, change_flags
 
 N_EXAMPLES = 50000
 N_IN, N_OUT = 28 * 28, 10
@@ -47,7 +54,7 @@ def theano_epoch(build, x_value, y_value, batch_size, learning_rate):
     """
     from dltutorials.data_loading import shared_dataset
 
-    with theano.change_flags(floatX=str(x_value.dtype)):
+    with change_flags(floatX=str(x_value.dtype)):
         train = shared_dataset((x_value, y_value))
         small = shared_dataset((x_value[:batch_size], y_value[:batch_size]))
         train_fn = build([train, small, small], batch_size, learning_rate)
@@ -240,22 +247,85 @@ def time_epoch(epoch):
     return time.perf_counter() - start
 
 
-def benchmark(name, dtype, rounds, batch_size=None):
-    default_batch, build_theano, build_torch = MODELS[name]
-    batch_size = batch_size or default_batch
+#: engine label -> (DLTUTORIALS_ENGINE, extra PYTENSOR_FLAGS)
+ENGINES = {
+    'theano': ('theano', ''),
+    'pytensor-cvm': ('pytensor', 'linker=cvm'),
+    'pytensor-numba': ('pytensor', 'linker=numba'),
+}
+
+
+def worker(name, dtype, batch_size):
+    """Build ``name`` on this process's engine, then time one epoch per line read from stdin."""
+    from dltutorials.theano_setup import describe
     x, y = random_mnist(dtype)
-    runners = {'theano': build_theano(x, y, batch_size), 'pytorch': build_torch(x, y, batch_size)}
-    for epoch in runners.values():   # warm-up: compilation, caches, thread pools
-        epoch()
-    times = {framework: [] for framework in runners}
+    epoch = MODELS[name][1](x, y, batch_size)
+    start = time.perf_counter()
+    epoch()   # warm-up: caches, thread pools (compilation was in the build)
+    print('ready %.1f | %s' % (time.perf_counter() - start, ' | '.join(describe())), flush=True)
+    for _ in sys.stdin:
+        print('%.6f' % time_epoch(epoch), flush=True)
+
+
+class Worker:
+    """An engine in its own process: ``python benchmark_epoch.py --worker ...``."""
+
+    def __init__(self, label, python, name, dtype, batch_size):
+        engine, flags = ENGINES[label]
+        env = dict(os.environ, DLTUTORIALS_ENGINE=engine)
+        if flags:
+            env['PYTENSOR_FLAGS'] = ','.join(filter(None, [env.get('PYTENSOR_FLAGS'), flags]))
+        self.process = subprocess.Popen(
+            [python, os.path.abspath(__file__), '--worker', name, dtype, str(batch_size)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        ready = self.process.stdout.readline()
+        if not ready.startswith('ready'):
+            raise RuntimeError('the %s worker (%s) did not start' % (label, python))
+        self.description = ready.split('|', 1)[1].strip()
+
+    def epoch(self):
+        self.process.stdin.write('epoch\n')
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def benchmark(name, dtype, rounds, engines, batch_size=None):
+    """Median seconds per epoch of each engine and PyTorch, and each engine's median ratio."""
+    default_batch, _, build_torch = MODELS[name]
+    batch_size = batch_size or default_batch
+    workers = {label: Worker(label, python, name, dtype, batch_size)
+               for label, python in engines}
+    x, y = random_mnist(dtype)
+    torch_epoch = build_torch(x, y, batch_size)
+    torch_epoch()   # warm-up
+    times = {label: [] for label in list(workers) + ['pytorch']}
     for _ in range(rounds):
-        for framework, epoch in runners.items():
-            times[framework].append(time_epoch(epoch))
-    ratios = [t / p for t, p in zip(times['theano'], times['pytorch'])]
-    return dict(model=name, dtype=dtype, batch=batch_size,
-                theano=statistics.median(times['theano']),
-                pytorch=statistics.median(times['pytorch']),
-                ratio=statistics.median(ratios), ratio_range=(min(ratios), max(ratios)))
+        for label, engine in workers.items():
+            times[label].append(engine.epoch())
+        times['pytorch'].append(time_epoch(torch_epoch))
+    descriptions = {label: engine.description for label, engine in workers.items()}
+    for engine in workers.values():
+        engine.close()
+    rows = []
+    for label in workers:
+        ratios = [t / p for t, p in zip(times[label], times['pytorch'])]
+        rows.append(dict(model=name, dtype=dtype, batch=batch_size, engine=label,
+                         seconds=statistics.median(times[label]),
+                         pytorch=statistics.median(times['pytorch']),
+                         ratio=statistics.median(ratios), ratio_range=(min(ratios), max(ratios))))
+    return rows, descriptions
+
+
+def engine_argument(text):
+    label, _, python = text.partition('=')
+    if label not in ENGINES:
+        raise argparse.ArgumentTypeError('engine must be one of %s, optionally =PYTHON'
+                                         % ', '.join(ENGINES))
+    return label, python or sys.executable
 
 
 def main(argv=None):
@@ -266,7 +336,18 @@ def main(argv=None):
                         choices=['float32', 'float64'])
     parser.add_argument('--rounds', type=int, default=5, help='interleaved timed epochs')
     parser.add_argument('--batch-size', type=int, help="override the tutorial's batch size")
+    parser.add_argument('--engine', nargs='+', type=engine_argument,
+                        default=[engine_argument(dltutorials.theano_setup.engine_name()
+                                                 .replace('pytensor', 'pytensor-cvm'))],
+                        metavar='LABEL[=PYTHON]',
+                        help='engines to time: %s, each run by PYTHON (default: this one)'
+                        % ', '.join(ENGINES))
+    parser.add_argument('--worker', nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        name, dtype, batch_size = args.worker
+        worker(name, dtype, int(batch_size))
+        return 0
     try:
         import torch
     except ImportError:
@@ -274,19 +355,27 @@ def main(argv=None):
               file=sys.stderr)
         return 2
 
-    print('Theano %s (blas.ldflags=%r), PyTorch %s (%d threads), %d examples per epoch, '
-          '%d rounds' % (theano.__version__, theano.config.blas.ldflags, torch.__version__,
-                         torch.get_num_threads(), N_EXAMPLES, args.rounds))
-    header = '%-14s %-8s %6s %12s %12s %16s' % ('model', 'dtype', 'batch', 'theano s/ep',
-                                                 'pytorch s/ep', 'theano/pytorch')
-    print(header)
-    print('-' * len(header))
+    print('PyTorch %s (%d threads), %d examples per epoch, %d rounds' % (
+        torch.__version__, torch.get_num_threads(), N_EXAMPLES, args.rounds))
+    header = '%-14s %-8s %6s %-15s %10s %12s %16s' % (
+        'model', 'dtype', 'batch', 'engine', 'engine s/ep', 'pytorch s/ep', 'engine/pytorch')
+    described = set()
     for name in args.models:
         for dtype in args.dtypes:
-            row = benchmark(name, dtype, args.rounds, args.batch_size)
-            print('%-14s %-8s %6d %12.3f %12.3f %7.2fx (%.2f-%.2f)' % (
-                row['model'], row['dtype'], row['batch'], row['theano'], row['pytorch'],
-                row['ratio'], *row['ratio_range']))
+            rows, descriptions = benchmark(name, dtype, args.rounds, args.engine,
+                                           args.batch_size)
+            for label, description in descriptions.items():
+                if label not in described:
+                    described.add(label)
+                    print('%s: %s' % (label, description))
+            if len(described) == len(descriptions) and header:
+                print(header)
+                print('-' * len(header))
+                header = None
+            for row in rows:
+                print('%-14s %-8s %6d %-15s %10.3f %12.3f %7.2fx (%.2f-%.2f)' % (
+                    row['model'], row['dtype'], row['batch'], row['engine'], row['seconds'],
+                    row['pytorch'], row['ratio'], *row['ratio_range']))
             sys.stdout.flush()
     return 0
 
