@@ -28,8 +28,11 @@ import time
 
 import numpy
 
-import dltutorials  # noqa: F401  (sets the engine's defaults before it is imported)
-from dltutorials.engine import T, change_flags
+# Before dltutorials adds its defaults to it: the workers choose their own.
+USER_ENVIRON = dict(os.environ)
+
+import dltutorials  # noqa: E402  (sets the engine's defaults before it is imported)
+from dltutorials.engine import T, change_flags  # noqa: E402
 
 N_EXAMPLES = 50000
 N_IN, N_OUT = 28 * 28, 10
@@ -272,7 +275,7 @@ class Worker:
 
     def __init__(self, label, python, name, dtype, batch_size):
         engine, flags = ENGINES[label]
-        env = dict(os.environ, DLTUTORIALS_ENGINE=engine)
+        env = dict(USER_ENVIRON, DLTUTORIALS_ENGINE=engine)
         if flags:
             env['PYTENSOR_FLAGS'] = ','.join(filter(None, [env.get('PYTENSOR_FLAGS'), flags]))
         self.process = subprocess.Popen(
