@@ -48,8 +48,11 @@ if ENGINE == 'theano':
     from dltutorials import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
 
 else:
+    import numpy
     import pytensor as theano
     import pytensor.tensor as _pt
+    from pytensor.graph.basic import Apply as _Apply
+    from pytensor.graph.op import Op as _Op
     from pytensor.tensor import special as _special
     from pytensor.tensor.random.utils import RandomStream as _RandomStream
 
@@ -82,14 +85,72 @@ else:
 
     T = _TensorModule('T', _pt.__doc__)
 
+    class Im2Col(_Op):
+        """Image patches as columns: (batch, C, H, W) -> (C * kh * kw, out_rows * out_cols * batch).
+
+        Row (c, i, j) holds pixel (r + i, s + j) of map c for every output
+        position (r, s) and image: the right operand of the convolution's one
+        matrix product.  Built with kh * kw strided copies; its gradient,
+        :class:`Col2Im`, adds them back the same way (autodiff of slicing
+        would build kh * kw image-sized arrays and sum them).
+        """
+        __props__ = ('kh', 'kw')
+
+        def __init__(self, kh, kw):
+            self.kh, self.kw = kh, kw
+
+        def make_node(self, images):
+            images = _pt.as_tensor_variable(images)
+            return _Apply(self, [images], [_pt.matrix(dtype=images.dtype)])
+
+        def perform(self, node, inputs, output_storage):
+            (images,) = inputs
+            batch, channels, rows, cols = images.shape
+            out_rows, out_cols = rows - self.kh + 1, cols - self.kw + 1
+            by_pixel = images.transpose(1, 2, 3, 0)   # (C, H, W, batch), a view
+            columns = numpy.empty((channels, self.kh, self.kw, out_rows, out_cols, batch),
+                                  dtype=images.dtype)
+            for i in range(self.kh):
+                for j in range(self.kw):
+                    columns[:, i, j] = by_pixel[:, i:i + out_rows, j:j + out_cols]
+            output_storage[0][0] = columns.reshape(channels * self.kh * self.kw, -1)
+
+        def pullback(self, inputs, outputs, cotangents):
+            return [Col2Im(self.kh, self.kw)(cotangents[0], inputs[0])]
+
+        L_op = pullback   # the name of this method before PyTensor 3.3
+
+    class Col2Im(_Op):
+        """The gradient of :class:`Im2Col`: each column entry added back to its pixel."""
+        __props__ = ('kh', 'kw')
+
+        def __init__(self, kh, kw):
+            self.kh, self.kw = kh, kw
+
+        def make_node(self, columns, images):
+            columns, images = _pt.as_tensor_variable(columns), _pt.as_tensor_variable(images)
+            return _Apply(self, [columns, images], [images.type()])
+
+        def perform(self, node, inputs, output_storage):
+            columns, images = inputs
+            batch, channels, rows, cols = images.shape
+            out_rows, out_cols = rows - self.kh + 1, cols - self.kw + 1
+            columns = columns.reshape(channels, self.kh, self.kw, out_rows, out_cols, batch)
+            by_pixel = numpy.zeros((channels, rows, cols, batch), dtype=columns.dtype)
+            for i in range(self.kh):
+                for j in range(self.kw):
+                    by_pixel[:, i:i + out_rows, j:j + out_cols] += columns[:, i, j]
+            output_storage[0][0] = numpy.ascontiguousarray(by_pixel.transpose(3, 0, 1, 2))
+
     def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode='valid',
                subsample=(1, 1), filter_flip=True):
         """Theano's 'valid' ``conv2d``: (batch, channels, rows, cols) * (filters, channels, kh, kw).
 
         Each output pixel is the dot product of one image patch with a
         flipped filter, so the whole convolution is one matrix product:
-        patches (batch * out_rows * out_cols, channels * kh * kw) times
-        filters (channels * kh * kw, n_filters).
+        filters (n_filters, channels * kh * kw) times patches
+        (channels * kh * kw, out_rows * out_cols * batch), as Theano's CorrMM
+        does in C.
         """
         if border_mode != 'valid' or tuple(subsample) != (1, 1):
             raise NotImplementedError("conv2d on PyTensor: only border_mode='valid' and "
@@ -100,15 +161,9 @@ else:
         n_filters, n_channels, kh, kw = (int(s) for s in shape)
         if filter_flip:
             filters = filters[:, :, ::-1, ::-1]
-        batch = input.shape[0]
         out_rows, out_cols = input.shape[2] - kh + 1, input.shape[3] - kw + 1
-        # (batch, channels, kh * kw, out_rows, out_cols): one shifted view per filter tap.
-        patches = _pt.stack([input[:, :, i:i + out_rows, j:j + out_cols]
-                             for i in range(kh) for j in range(kw)], axis=2)
-        columns = patches.dimshuffle(0, 3, 4, 1, 2).reshape(
-            (batch * out_rows * out_cols, n_channels * kh * kw))
-        out = _pt.dot(columns, filters.reshape((n_filters, n_channels * kh * kw)).T)
-        return out.reshape((batch, out_rows, out_cols, n_filters)).dimshuffle(0, 3, 1, 2)
+        out = _pt.dot(filters.reshape((n_filters, n_channels * kh * kw)), Im2Col(kh, kw)(input))
+        return out.reshape((n_filters, out_rows, out_cols, input.shape[0])).dimshuffle(3, 0, 1, 2)
 
     def pool_2d(input, ws=None, ignore_border=True, stride=None, pad=(0, 0), mode='max'):
         """Max-pooling over non-overlapping ``ws`` windows of the last two axes.

@@ -212,13 +212,16 @@ def openmp_refusal(environ=os.environ):
 def convolution_openmp(environ=os.environ):
     """A context in which to compile convolutional models: Theano's OpenMP on, where safe.
 
-    Measured here on 2 cores with OpenBLAS, OpenMP made LeNet's training
-    step 1.1-1.5x faster when idle, and kept it working when another process
-    busied one core (383 ms per minibatch against 600-1800 ms without, where
-    OpenBLAS's own threads wait on each other); but globally it made the
-    small-minibatch MLP 2.5x slower (idle OpenMP threads compete with
-    OpenBLAS's), so only the ops compiled inside this context use it.
-    Nothing changes where :func:`openmp_refusal` says no.
+    Measured here on 2 cores (LeNet training step, batch 500): with the
+    system OpenBLAS, OpenMP made it 1.1-1.5x faster when idle; with the
+    scipy-openblas32 wheel, 1.2x slower when idle (239-269 ms against 200 ms).
+    But when another process busied one core, both collapsed without it
+    (system 600-1850 ms, wheel 630-700 ms: OpenBLAS's own threads wait on
+    each other) and held with it (360-380 ms, 295-307 ms), so it is on with
+    either library.  Globally it made the small-minibatch MLP 2.5x slower
+    (idle OpenMP threads compete with OpenBLAS's), so only the ops compiled
+    inside this context use it.  Nothing changes where :func:`openmp_refusal`
+    says no.
     """
     if openmp_refusal(environ):
         return contextlib.nullcontext()
