@@ -65,6 +65,9 @@ else:
     for _message in ('RandomStream is deprecated', 'RandomVariable Ops will stop hiding',
                      'Setting default_update is deprecated'):
         warnings.filterwarnings('ignore', message=_message)
+    # With the Numba backend, the two convolution ops below run their numpy
+    # code as they are (Numba's "object mode"), which is what they are for.
+    warnings.filterwarnings('ignore', message=r"Numba will use object mode to run (Im2Col|Col2Im)")
 
     def _softmax(x):
         """Softmax of each row (Theano's ``T.nnet.softmax``)."""

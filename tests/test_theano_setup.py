@@ -170,6 +170,28 @@ def test_fresh_import_is_quiet_configured_and_links_a_blas(tmp_path):
     assert done.stdout.split() == ['float32', 'True']
 
 
+def test_the_wheels_openblas_links_and_multiplies(tmp_path):
+    """What a machine without a system OpenBLAS gets: the wheel's library, renamed symbols and all."""
+    blas = openblas.wheel_openblas()
+    variable, key = (('THEANO_FLAGS', 'blas.ldflags') if ENGINE == 'theano'
+                     else ('PYTENSOR_FLAGS', 'blas__ldflags'))
+    code = ('import dltutorials, numpy\n'
+            'from dltutorials.engine import theano, T\n'
+            'a, b = T.matrix(), T.matrix()\n'
+            'f = theano.function([a, b], [T.dot(a, b), T.dot(a, b[:, 0])])\n'
+            'rng = numpy.random.RandomState(0)\n'
+            'x, y = rng.rand(200, 300).astype("float32"), rng.rand(300, 100).astype("float32")\n'
+            'product, vector = f(x, y)\n'
+            'exact = x.astype("float64") @ y\n'
+            'assert abs(product - exact).max() < 1e-3 and abs(vector - exact[:, 0]).max() < 1e-3\n'
+            'with open("/proc/self/maps") as maps:\n'
+            '    print(%r in maps.read())' % os.path.realpath(blas.library))
+    done = run_python(code, clean_env(tmp_path, **{variable: '%s=%s' % (key, blas.ldflags)}))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'WARNING' not in done.stderr and 'Warning' not in done.stderr, done.stderr
+    assert done.stdout.strip() == 'True'
+
+
 def test_user_flags_reach_the_engine(tmp_path):
     variable = 'THEANO_FLAGS' if ENGINE == 'theano' else 'PYTENSOR_FLAGS'
     done = run_python('import dltutorials; from dltutorials.engine import theano; '
