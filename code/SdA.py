@@ -57,6 +57,7 @@ from dltutorials.training import (PretrainingResult, build_minibatch_functions,
                                   pretrain_layers, train_and_save)
 from dltutorials.updates import sgd
 
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
 from dltutorials.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['SdA', 'train_sda', 'test_SdA', 'load_sda', 'predict']

@@ -50,6 +50,7 @@ from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
 from dltutorials.engine import T, conv2d, pool_2d, theano
 
 __all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5', 'predict']

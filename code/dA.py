@@ -57,6 +57,7 @@ from dltutorials.plotting import save_filter_image
 from dltutorials.training import check_positive, n_train_batches_of, pretrain_layers
 from dltutorials.updates import sgd
 
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
 from dltutorials.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['dA', 'build_dA_function', 'train_dA', 'test_dA', 'load_dA']

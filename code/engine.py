@@ -28,14 +28,22 @@ Which engine: ``DLTUTORIALS_ENGINE=theano`` or ``pytensor`` in the
 environment, else Theano where it is installed and PyTensor elsewhere (see
 :func:`dltutorials.theano_setup.engine_name`).  ``ENGINE`` names the one in use.
 """
+import importlib.util
+import os
 import types
 import warnings
 
-from dltutorials.theano_setup import engine_name
+from dltutorials.theano_setup import ENGINE_VARIABLE, engine_name
 
 __all__ = ['ENGINE', 'theano', 'T', 'conv2d', 'pool_2d', 'MRG_RandomStreams', 'change_flags']
 
 ENGINE = engine_name()
+
+if importlib.util.find_spec(ENGINE) is None:
+    raise ImportError('the engine is %s (%s), but it is not installed in this Python: %s' % (
+        ENGINE, 'set by %s' % ENGINE_VARIABLE if os.environ.get(ENGINE_VARIABLE) else 'the default',
+        'Theano 1.0.5 installs on Python 3.8 to 3.11' if ENGINE == 'theano' else
+        'install it in a virtualenv of its own with DLTUTORIALS_ENGINE=pytensor pip install -e .'))
 
 if ENGINE == 'theano':
     import theano

@@ -40,6 +40,7 @@ from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.model_io import save_params
 from dltutorials.training import TrainingResult, check_positive, compile_set_scorer
 
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
 from dltutorials.engine import T, theano
 
 logger = logging.getLogger(__name__)

@@ -44,6 +44,7 @@ from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
 from dltutorials.engine import T, theano
 
 __all__ = ['HiddenLayer', 'MLP', 'test_mlp', 'train_mlp', 'load_mlp', 'predict']

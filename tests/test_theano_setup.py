@@ -1,5 +1,6 @@
 """The engine imports and runs with no user configuration, with a linked BLAS; user settings win."""
 import doctest
+import importlib.util
 import os
 import subprocess
 import sys
@@ -198,6 +199,16 @@ def test_user_flags_reach_the_engine(tmp_path):
                       'print(theano.config.floatX)',
                       clean_env(tmp_path, **{variable: 'floatX=float64'}))
     assert done.stdout.strip() == 'float64', done.stderr
+
+
+def test_an_engine_that_is_not_installed_is_named(tmp_path):
+    other = 'pytensor' if ENGINE == 'theano' else 'theano'
+    if importlib.util.find_spec(other) is not None:
+        pytest.skip('both engines are installed here')
+    done = run_python('import dltutorials.mlp', clean_env(tmp_path, DLTUTORIALS_ENGINE=other))
+    assert done.returncode != 0
+    assert ('ImportError: the engine is %s (set by DLTUTORIALS_ENGINE), but it is not '
+            'installed in this Python' % other) in done.stderr
 
 
 def test_python_m_dltutorials_says_what_runs(tmp_path):
