@@ -9,13 +9,14 @@ and then reads exactly like the original tutorials: ``theano.shared``,
 ``T.nnet.sigmoid``.  On Theano these are Theano's own modules.  Theano 1.0.5
 does not install on Python 3.12 and newer; there, the same names come from
 PyTensor (``theano`` is the ``pytensor`` module, ``T`` is
-``pytensor.tensor``), plus three pieces PyTensor no longer has, written here
-with ordinary tensor operations:
+``pytensor.tensor`` seen with Theano's ``T.nnet`` namespace), plus three
+pieces PyTensor no longer has, written here:
 
 ``conv2d``
     the 'valid' convolution of Theano's ``conv2d`` (filters flipped), as one
-    matrix product over image patches (im2col + GEMM, as Theano's CorrMM does
-    in C);
+    matrix product of the filters with the image patches (im2col + GEMM, as
+    Theano's CorrMM does in C); two small ops gather the patches and, for the
+    gradient, add them back;
 ``pool_2d``
     max-pooling over non-overlapping windows with ``ignore_border=True``, as a
     reshape and a max;
