@@ -76,7 +76,8 @@ else:
         warnings.filterwarnings('ignore', message=_message)
     # With the Numba backend, the two convolution ops below run their numpy
     # code as they are (Numba's "object mode"), which is what they are for.
-    warnings.filterwarnings('ignore', message=r"Numba will use object mode to run (Im2Col|Col2Im)")
+    warnings.filterwarnings('ignore',
+                            message=r"Numba will use object mode to run (Im2Col|Col2Im)")
 
     def _softmax(x):
         """Softmax of each row (Theano's ``T.nnet.softmax``)."""
@@ -87,7 +88,7 @@ else:
         return _pt.switch(x > 0, x, alpha * x)
 
     class _TensorModule(types.ModuleType):
-        """``pytensor.tensor`` seen with Theano's ``nnet`` namespace (PyTensor itself is untouched)."""
+        """``pytensor.tensor`` seen with Theano's ``nnet`` namespace (PyTensor is untouched)."""
 
         nnet = types.SimpleNamespace(sigmoid=_pt.sigmoid, softplus=_pt.softplus,
                                      softmax=_softmax, relu=_relu)
@@ -97,7 +98,19 @@ else:
 
     T = _TensorModule('T', _pt.__doc__)
 
-    class Im2Col(_Op):
+    class _PatchOp(_Op):
+        """An op over the kh x kw patches of (batch, C, H, W) images, at every 'valid' position."""
+        __props__ = ('kh', 'kw')
+
+        def __init__(self, kh, kw):
+            self.kh, self.kw = kh, kw
+
+        def patch_grid(self, images):
+            """(batch, channels, rows, cols, out_rows, out_cols) of ``images``."""
+            batch, channels, rows, cols = images.shape
+            return batch, channels, rows, cols, rows - self.kh + 1, cols - self.kw + 1
+
+    class Im2Col(_PatchOp):
         """Image patches as columns: (batch, C, H, W) -> (C * kh * kw, out_rows * out_cols * batch).
 
         Row (c, i, j) holds pixel (r + i, s + j) of map c for every output
@@ -106,10 +119,6 @@ else:
         :class:`Col2Im`, adds them back the same way (autodiff of slicing
         would build kh * kw image-sized arrays and sum them).
         """
-        __props__ = ('kh', 'kw')
-
-        def __init__(self, kh, kw):
-            self.kh, self.kw = kh, kw
 
         def make_node(self, images):
             images = _pt.as_tensor_variable(images)
@@ -117,8 +126,7 @@ else:
 
         def perform(self, node, inputs, output_storage):
             (images,) = inputs
-            batch, channels, rows, cols = images.shape
-            out_rows, out_cols = rows - self.kh + 1, cols - self.kw + 1
+            batch, channels, rows, cols, out_rows, out_cols = self.patch_grid(images)
             by_pixel = images.transpose(1, 2, 3, 0)   # (C, H, W, batch), a view
             columns = numpy.empty((channels, self.kh, self.kw, out_rows, out_cols, batch),
                                   dtype=images.dtype)
@@ -132,12 +140,8 @@ else:
 
         L_op = pullback   # the name of this method before PyTensor 3.3
 
-    class Col2Im(_Op):
+    class Col2Im(_PatchOp):
         """The gradient of :class:`Im2Col`: each column entry added back to its pixel."""
-        __props__ = ('kh', 'kw')
-
-        def __init__(self, kh, kw):
-            self.kh, self.kw = kh, kw
 
         def make_node(self, columns, images):
             columns, images = _pt.as_tensor_variable(columns), _pt.as_tensor_variable(images)
@@ -145,8 +149,7 @@ else:
 
         def perform(self, node, inputs, output_storage):
             columns, images = inputs
-            batch, channels, rows, cols = images.shape
-            out_rows, out_cols = rows - self.kh + 1, cols - self.kw + 1
+            batch, channels, rows, cols, out_rows, out_cols = self.patch_grid(images)
             columns = columns.reshape(channels, self.kh, self.kw, out_rows, out_cols, batch)
             by_pixel = numpy.zeros((channels, rows, cols, batch), dtype=columns.dtype)
             for i in range(self.kh):
