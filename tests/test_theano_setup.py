@@ -172,7 +172,7 @@ def test_fresh_import_is_quiet_configured_and_links_a_blas(tmp_path):
 
 
 def test_the_wheels_openblas_links_and_multiplies(tmp_path):
-    """What a machine without a system OpenBLAS gets: the wheel's library, renamed symbols and all."""
+    """What a machine without a system OpenBLAS gets: the wheel's library, symbols renamed."""
     blas = openblas.wheel_openblas()
     variable, key = (('THEANO_FLAGS', 'blas.ldflags') if ENGINE == 'theano'
                      else ('PYTENSOR_FLAGS', 'blas__ldflags'))

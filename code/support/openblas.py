@@ -148,9 +148,9 @@ def probe(blas, coretype=None, check=False, timeout=60):
         env['OPENBLAS_CORETYPE'] = coretype
     env['OPENBLAS_NUM_THREADS'] = '1'
     try:
-        done = subprocess.run([sys.executable, '-I', '-S', '-c', _PROBE, blas.library,
-                               blas.prefix] + (['check'] if check else []), env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        command = [sys.executable, '-I', '-S', '-c', _PROBE, blas.library, blas.prefix]
+        done = subprocess.run(command + (['check'] if check else []), env=env,
+                              capture_output=True, text=True, timeout=timeout)
         name, error = done.stdout.split()
         return name, float(error)
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -192,7 +192,7 @@ def better_coretype(kernel, flags):
 
 
 def choose_kernel(blas, environ=os.environ, flags=None):
-    """Find the kernel ``blas`` runs; set ``OPENBLAS_CORETYPE`` in ``environ`` if a better one works.
+    """Find ``blas``'s kernel; set ``OPENBLAS_CORETYPE`` in ``environ`` when a better one works.
 
     Must run before the library is loaded in this process.  Fills in
     ``blas.kernel`` and returns it (None when the library could not be
