@@ -362,16 +362,13 @@ def main(argv=None):
         torch.__version__, torch.get_num_threads(), N_EXAMPLES, args.rounds))
     header = '%-14s %-8s %6s %-15s %10s %12s %16s' % (
         'model', 'dtype', 'batch', 'engine', 'engine s/ep', 'pytorch s/ep', 'engine/pytorch')
-    described = set()
     for name in args.models:
         for dtype in args.dtypes:
             rows, descriptions = benchmark(name, dtype, args.rounds, args.engine,
                                            args.batch_size)
-            for label, description in descriptions.items():
-                if label not in described:
-                    described.add(label)
+            if header:   # after the first model: every engine has described itself
+                for label, description in descriptions.items():
                     print('%s: %s' % (label, description))
-            if len(described) == len(descriptions) and header:
                 print(header)
                 print('-' * len(header))
                 header = None
