@@ -244,7 +244,8 @@ def describe():
     elif ldflags:
         blas = 'set by you: %s' % ldflags
     else:
-        blas = "numpy's BLAS through the C-API (slower; no OpenBLAS found)"
+        blas = "numpy's BLAS through the C-API (slower; %s)" % (
+            'no OpenBLAS found' if 'blas.ldflags' in theano_defaults else 'you set it empty')
     refusal = openmp_refusal()
     lines = [
         ('Python', sys.version.split()[0]),

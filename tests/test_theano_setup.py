@@ -223,6 +223,15 @@ def test_python_m_dltutorials_says_what_runs(tmp_path):
     assert 'kernel' in fields['BLAS'] and 'kernel unknown' not in fields['BLAS']
 
 
+def test_an_empty_blas_setting_is_reported_as_the_users(tmp_path):
+    variable, key = (('THEANO_FLAGS', 'blas.ldflags') if ENGINE == 'theano'
+                     else ('PYTENSOR_FLAGS', 'blas__ldflags'))
+    done = subprocess.run([sys.executable, '-m', 'dltutorials'], capture_output=True, text=True,
+                          env=clean_env(tmp_path, **{variable: key + '='}), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "BLAS    numpy's BLAS through the C-API (slower; you set it empty)" in done.stdout
+
+
 @theano_only
 def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
     """With blas.ldflags empty, OpenMP in the convolution aborted the process: now it is off.
