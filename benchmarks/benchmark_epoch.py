@@ -32,7 +32,7 @@ import numpy
 USER_ENVIRON = dict(os.environ)
 
 import dltutorials  # noqa: E402  (sets the engine's defaults before it is imported)
-from dltutorials.engine import T, change_flags  # noqa: E402
+from dltutorials.support.engine import T, change_flags  # noqa: E402
 
 N_EXAMPLES = 50000
 N_IN, N_OUT = 28 * 28, 10
@@ -260,7 +260,7 @@ ENGINES = {
 
 def worker(name, dtype, batch_size):
     """Build ``name`` on this process's engine, then time one epoch per line read from stdin."""
-    from dltutorials.theano_setup import describe
+    from dltutorials.support.engine_setup import describe
     x, y = random_mnist(dtype)
     epoch = MODELS[name][1](x, y, batch_size)
     start = time.perf_counter()
@@ -340,7 +340,7 @@ def main(argv=None):
     parser.add_argument('--rounds', type=int, default=5, help='interleaved timed epochs')
     parser.add_argument('--batch-size', type=int, help="override the tutorial's batch size")
     parser.add_argument('--engine', nargs='+', type=engine_argument,
-                        default=[engine_argument(dltutorials.theano_setup.engine_name()
+                        default=[engine_argument(dltutorials.support.engine_setup.engine_name()
                                                  .replace('pytensor', 'pytensor-cvm'))],
                         metavar='LABEL[=PYTHON]',
                         help='engines to time: %s, each run by PYTHON (default: this one)'

@@ -44,21 +44,21 @@ from pathlib import Path
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials import command_line
+from dltutorials.support import command_line
 from dltutorials.dA import check_corruption_level, dA
 from dltutorials.data_loading import load_data, minibatch
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.mlp import HiddenLayer, layer_sizes
-from dltutorials.model_io import load_params, read_params, report_predictions, save_params
-from dltutorials.plotting import save_filter_image
+from dltutorials.support.model_files import load_params, read_params, report_predictions, save_params
+from dltutorials.support.plotting import save_filter_image
 from dltutorials.training import (PretrainingResult, build_minibatch_functions,
                                   check_non_negative_int, check_positive, n_train_batches_of,
                                   pretrain_layers, train_and_save)
 from dltutorials.updates import sgd
 
-# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
-from dltutorials.engine import MRG_RandomStreams, T, theano
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['SdA', 'train_sda', 'test_SdA', 'load_sda', 'predict']
 
@@ -155,7 +155,7 @@ class SdA(object):
     def build_finetune_functions(self, datasets, batch_size, learning_rate):
         """Compile fine-tuning: one SGD step on the labels, and the two scorers.
 
-        ``datasets`` is what :func:`~dltutorials.data_loading.load_data`
+        ``datasets`` is what :func:`~dltutorials.support.datasets.load_data`
         returns.  Returns ``(train_fn, valid_score, test_score)``:
         ``train_fn(index)`` trains on minibatch ``index`` and returns its cost;
         ``valid_score()`` and ``test_score()`` return the error rate over the

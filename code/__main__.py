@@ -1,5 +1,5 @@
 """``python -m dltutorials``: what the tutorials run on here (engine, BLAS and kernel, OpenMP)."""
-from dltutorials.theano_setup import describe
+from dltutorials.support.engine_setup import describe
 
 
 def main():

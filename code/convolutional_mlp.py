@@ -39,19 +39,19 @@ from pathlib import Path
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials import command_line
+from dltutorials.support import command_line
 from dltutorials.data_loading import load_data
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.mlp import HiddenLayer
-from dltutorials.model_io import load_params, read_params, report_predictions
-from dltutorials.theano_setup import convolution_openmp
+from dltutorials.support.model_files import load_params, read_params, report_predictions
+from dltutorials.support.engine_setup import convolution_openmp
 from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
-# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
-from dltutorials.engine import T, conv2d, pool_2d, theano
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import T, conv2d, pool_2d, theano
 
 __all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5', 'predict']
 
@@ -173,7 +173,7 @@ def build_lenet_functions(classifier, x, y, datasets, batch_size, learning_rate)
     """Compile the training step and the two scorers for a :class:`LeNet5`.
 
     Compiled with OpenMP on more than one core (see
-    :func:`~dltutorials.theano_setup.convolution_openmp`): the convolutions
+    :func:`~dltutorials.support.engine_setup.convolution_openmp`): the convolutions
     and pooling then run 1.5x faster here.
     """
     cost = classifier.negative_log_likelihood(y)

@@ -48,17 +48,17 @@ from pathlib import Path
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials import command_line
+from dltutorials.support import command_line
 from dltutorials.data_loading import load_data, minibatch
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 from dltutorials.mlp import glorot_uniform
-from dltutorials.model_io import load_params, read_params, save_params
-from dltutorials.plotting import save_filter_image
+from dltutorials.support.model_files import load_params, read_params, save_params
+from dltutorials.support.plotting import save_filter_image
 from dltutorials.training import check_positive, n_train_batches_of, pretrain_layers
 from dltutorials.updates import sgd
 
-# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
-from dltutorials.engine import MRG_RandomStreams, T, theano
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['dA', 'build_dA_function', 'train_dA', 'test_dA', 'load_dA']
 
@@ -198,7 +198,7 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
 
     Writes ``dA_corruption_<percent>.npz`` and ``filters_corruption_<percent>.png``
     into ``output_dir``.  ``datasets`` may pass data already loaded by
-    :func:`~dltutorials.data_loading.load_data` (only the training images
+    :func:`~dltutorials.support.datasets.load_data` (only the training images
     are used).  Returns a dict: ``costs`` (mean cost per epoch), ``seconds``,
     ``stopped_by``, ``model_file``, ``filter_file``.  After a Ctrl-C, what was
     learnt is saved and drawn, then KeyboardInterrupt is raised again.

@@ -34,14 +34,14 @@ import numpy
 import scipy.optimize
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials import command_line
+from dltutorials.support import command_line
 from dltutorials.data_loading import load_data
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.model_io import save_params
+from dltutorials.support.model_files import save_params
 from dltutorials.training import TrainingResult, check_positive, compile_set_scorer
 
-# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
-from dltutorials.engine import T, theano
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import T, theano
 
 logger = logging.getLogger(__name__)
 

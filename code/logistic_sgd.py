@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials import command_line
+from dltutorials.support import command_line
 from dltutorials.data_loading import load_data
-from dltutorials.model_io import load_params, read_params, report_predictions
+from dltutorials.support.model_files import load_params, read_params, report_predictions
 from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
-# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
-from dltutorials.engine import T, theano
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import T, theano
 
 __all__ = ['LogisticRegression', 'load_data', 'sgd_optimization_mnist', 'predict']
 
@@ -141,7 +141,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl
         the most passes over the training set.
     dataset : str
         a .pkl.gz file, a folder of IDX files, or a known name
-        (see :mod:`dltutorials.data_loading`).
+        (see :mod:`dltutorials.support.datasets`).
     batch_size : int
         examples per minibatch.
     patience : int
@@ -182,7 +182,7 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
     """Load a saved model and print its predictions.
 
     Predicts the classes of ``images`` (paths of image files, see
-    :func:`~dltutorials.data_loading.read_images`), or else of the first
+    :func:`~dltutorials.support.datasets.read_images`), or else of the first
     ``n`` images of ``dataset``'s test set.  Returns the predictions.
     """
     saved = read_params(model_file)

@@ -35,17 +35,17 @@ from pathlib import Path
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials import command_line
+from dltutorials.support import command_line
 from dltutorials.data_loading import load_data
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.model_io import load_params, read_params, report_predictions
+from dltutorials.support.model_files import load_params, read_params, report_predictions
 from dltutorials.training import (build_minibatch_functions, check_positive,
                                   n_train_batches_of, train_and_save)
 from dltutorials.updates import sgd
 
-# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.engine).
-from dltutorials.engine import T, theano
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import T, theano
 
 __all__ = ['HiddenLayer', 'MLP', 'test_mlp', 'train_mlp', 'load_mlp', 'predict']
 

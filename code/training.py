@@ -26,7 +26,7 @@ import numbers
 import time
 from pathlib import Path
 
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def compile_set_scorer(x, y, errors, set_x, set_y, batch_size):
     Returns a function of no argument giving the error rate over every
     example of (set_x, set_y), computed in minibatches of ``batch_size``.
     """
-    from dltutorials.engine import T, theano
+    from dltutorials.support.engine import T, theano
     from dltutorials.data_loading import minibatch_givens, n_examples
 
     index = T.lscalar('index')
@@ -91,7 +91,7 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
 
     ``x`` and ``y`` are the model's symbolic input and labels; ``cost`` and
     ``errors`` (the mean 0-1 loss) are expressions of them; ``datasets`` is
-    what :func:`~dltutorials.data_loading.load_data` returns.  Minibatches
+    what :func:`~dltutorials.support.datasets.load_data` returns.  Minibatches
     are taken by index from the shared data through ``givens``, so no data
     crosses from host to device in the loop.
 
@@ -100,7 +100,7 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
     return the error rate over every example of the validation / test set,
     in minibatches of at least ``SCORING_BATCH_SIZE``.
     """
-    from dltutorials.engine import T, theano
+    from dltutorials.support.engine import T, theano
     from dltutorials.data_loading import minibatch_givens
 
     index = T.lscalar('index')
@@ -136,7 +136,7 @@ def train_and_save(train_fn, validate_fn, test_fn, params, n_train_batches, n_ep
     ``<model>_curve.png``.  Returns the :class:`TrainingResult` fields plus
     ``model_file`` and ``plot_file`` (None without a plot).
     """
-    from dltutorials.model_io import save_params
+    from dltutorials.support.model_files import save_params
 
     model_file = Path(model_file)
 
@@ -149,7 +149,7 @@ def train_and_save(train_fn, validate_fn, test_fn, params, n_train_batches, n_ep
     logger.info('best model saved to %s', model_file)
     plot_file = None
     if plot and result.history:
-        from dltutorials.plotting import plot_learning_curve
+        from dltutorials.support.plotting import plot_learning_curve
         plot_file = plot_learning_curve(
             result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
             title='%s on %s' % (meta.get('model', ''), Path(str(meta.get('dataset', ''))).name))

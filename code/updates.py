@@ -6,9 +6,9 @@ pass to ``theano.function(..., updates=...)``; the order is the order of
 """
 from collections import OrderedDict
 
-from dltutorials.engine import T
+from dltutorials.support.engine import T
 
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 
 
 def gradients(cost_or_grads, params):

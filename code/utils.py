@@ -10,7 +10,7 @@ a 28 x 28 image, they are the pattern that unit responds to, its *filter*.
                                tile_shape=(10, 10), tile_spacing=(1, 1))
     PIL.Image.fromarray(tiles).save('filters.png')
 
-Only numpy is needed here; :func:`dltutorials.plotting.save_filter_image`
+Only numpy is needed here; :func:`dltutorials.support.plotting.save_filter_image`
 does the above in one call.
 """
 import numpy

@@ -2,12 +2,12 @@
 import numpy
 import pytest
 
-from dltutorials.engine import theano
+from dltutorials.support.engine import theano
 
 from conftest import make_digits
 from dltutorials.SdA import SdA, load_sda, main, predict, test_SdA, train_sda
 from dltutorials.data_loading import load_data
-from dltutorials.errors import HyperparameterError, ModelFileError
+from dltutorials.support.errors import HyperparameterError, ModelFileError
 
 floatX = theano.config.floatX
 
@@ -100,7 +100,7 @@ def test_no_pretraining_starts_fine_tuning_from_the_same_random_network(tiny_pkl
 
 
 def test_a_file_of_another_model_is_refused(tmp_path):
-    from dltutorials.model_io import save_params
+    from dltutorials.support.model_files import save_params
     save_params(tmp_path / 'SdA.npz', small_sda(sizes=(30, 20)).params,
                 hidden_layers_sizes=[30, 21], corruption_levels=[0.1, 0.2])
     with pytest.raises(ModelFileError, match=r'\(30, 20\) in the file, \(30, 21\) in the model'):

@@ -3,12 +3,12 @@ import numpy
 import pytest
 from scipy.signal import correlate2d
 
-from dltutorials.engine import T, change_flags, theano
+from dltutorials.support.engine import T, change_flags, theano
 
 from conftest import make_digits
 from dltutorials.convolutional_mlp import (LeNet5, LeNetConvPoolLayer, build_lenet_functions,
                                            evaluate_lenet5, load_lenet5, main, predict)
-from dltutorials.errors import HyperparameterError, ModelFileError
+from dltutorials.support.errors import HyperparameterError, ModelFileError
 from dltutorials.logistic_sgd import load_data
 
 
@@ -110,7 +110,7 @@ def test_save_load_round_trip_and_mismatch(tiny_pkl, tmp_path, capsys):
     again = theano.function([x], classifier.y_pred)(
         make_digits(100, seed=3)[0][:10].astype(theano.config.floatX))
     numpy.testing.assert_array_equal(first, again)
-    from dltutorials.model_io import save_params
+    from dltutorials.support.model_files import save_params
     save_params(tmp_path / 'wrong.npz', classifier.params, nkerns=[5, 6])
     with pytest.raises(ModelFileError, match=r'has shape \(6, 4, 5, 5\) in the file, '
                                              r'\(6, 5, 5, 5\) in the model'):

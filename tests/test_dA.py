@@ -2,12 +2,12 @@
 import numpy
 import pytest
 
-from dltutorials.engine import T, change_flags, theano
+from dltutorials.support.engine import T, change_flags, theano
 
 from conftest import make_digits
 from dltutorials.dA import build_dA_function, dA, load_dA, main, test_dA, train_dA
 from dltutorials.data_loading import load_data
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 
 floatX = theano.config.floatX
 

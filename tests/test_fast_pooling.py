@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from dltutorials.engine import ENGINE
+from dltutorials.support.engine import ENGINE
 
 if ENGINE != 'theano':
     pytest.skip('the MaxPoolGrad rewrite is for Theano', allow_module_level=True)
@@ -11,7 +11,7 @@ import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 from theano.tensor.signal.pool import MaxPoolGrad, pool_2d  # noqa: E402
 
-from dltutorials import fast_pooling  # noqa: E402,F401  (registers the rewrite)
+from dltutorials.support import fast_pooling  # noqa: E402,F401  (registers the rewrite)
 
 
 def pooling_gradient(mode):

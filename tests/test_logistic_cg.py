@@ -2,9 +2,9 @@
 import numpy
 import pytest
 
-from dltutorials.engine import T, theano
+from dltutorials.support.engine import T, theano
 
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 from dltutorials.logistic_cg import (build_cg_functions, cg_optimization_mnist,
                                      flat_logistic_regression, main)
 from dltutorials.logistic_sgd import LogisticRegression, load_data, predict

@@ -2,9 +2,9 @@
 import numpy
 import pytest
 
-from dltutorials.engine import T, theano
+from dltutorials.support.engine import T, theano
 
-from dltutorials.errors import HyperparameterError, ModelFileError
+from dltutorials.support.errors import HyperparameterError, ModelFileError
 from dltutorials.logistic_sgd import (LogisticRegression, build_sgd_functions, load_data,
                                       main, predict, sgd_optimization_mnist)
 
@@ -118,7 +118,7 @@ def test_predict_on_image_files(tiny_pkl, tmp_path, capsys):
 
 
 def test_a_model_file_for_another_architecture_is_refused(tmp_path):
-    from dltutorials.model_io import save_params
+    from dltutorials.support.model_files import save_params
     wrong = [theano.shared(numpy.zeros((784, 500), floatX), name='W'),
              theano.shared(numpy.zeros(500, floatX), name='b')]
     save_params(tmp_path / 'm.npz', wrong)     # no meta: predict assumes 784 -> 10

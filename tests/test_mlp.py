@@ -2,10 +2,10 @@
 import numpy
 import pytest
 
-from dltutorials.engine import T, change_flags, theano
+from dltutorials.support.engine import T, change_flags, theano
 
 from conftest import make_digits
-from dltutorials.errors import HyperparameterError, ModelFileError
+from dltutorials.support.errors import HyperparameterError, ModelFileError
 from dltutorials.mlp import (MLP, HiddenLayer, build_mlp_functions, glorot_uniform, load_mlp,
                              main, predict, test_mlp, train_mlp)
 from dltutorials.logistic_sgd import load_data
@@ -109,7 +109,7 @@ def test_train_save_load_round_trip_gives_identical_predictions(tiny_pkl, tmp_pa
 
 
 def test_a_file_of_another_architecture_is_refused(tmp_path):
-    from dltutorials.model_io import save_params
+    from dltutorials.support.model_files import save_params
     classifier = MLP(numpy.random.RandomState(0), T.matrix(), 784, 30, 10)
     save_params(tmp_path / 'm.npz', classifier.params, n_in=784, n_hidden=[40], n_out=10)
     with pytest.raises(ModelFileError, match=r'parameter 0 \(W\) has shape \(784, 30\) in the '

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dltutorials.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError
 from dltutorials.training import early_stopping, pretrain_layers, set_scorer
 
 

@@ -2,10 +2,10 @@
 import numpy
 import pytest
 
-from dltutorials.engine import T, theano
+from dltutorials.support.engine import T, theano
 
-from dltutorials.errors import HyperparameterError, ModelFileError
-from dltutorials.model_io import load_params, read_params, save_params
+from dltutorials.support.errors import HyperparameterError, ModelFileError
+from dltutorials.support.model_files import load_params, read_params, save_params
 from dltutorials.updates import sgd
 
 floatX = theano.config.floatX

@@ -1,7 +1,7 @@
 """The errors dltutorials raises for bad input, each with a one-line message.
 
 The scripts turn these into ``error: <message>`` on stderr and a non-zero
-exit status (see :func:`dltutorials.command_line.run`); anything else is a bug
+exit status (see :func:`dltutorials.support.command_line.run`); anything else is a bug
 and keeps its traceback.
 """
 

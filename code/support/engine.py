@@ -2,7 +2,7 @@
 
 Every tutorial imports its symbolic machinery from here::
 
-    from dltutorials.engine import theano, T, conv2d, pool_2d, MRG_RandomStreams
+    from dltutorials.support.engine import theano, T, conv2d, pool_2d, MRG_RandomStreams
 
 and then reads exactly like the original tutorials: ``theano.shared``,
 ``theano.function(..., givens=..., updates=...)``, ``T.grad``,
@@ -27,14 +27,14 @@ pieces PyTensor no longer has, written here:
 
 Which engine: ``DLTUTORIALS_ENGINE=theano`` or ``pytensor`` in the
 environment, else Theano where it is installed and PyTensor elsewhere (see
-:func:`dltutorials.theano_setup.engine_name`).  ``ENGINE`` names the one in use.
+:func:`dltutorials.support.engine_setup.engine_name`).  ``ENGINE`` names the one in use.
 """
 import importlib.util
 import os
 import types
 import warnings
 
-from dltutorials.theano_setup import ENGINE_VARIABLE, engine_name
+from dltutorials.support.engine_setup import ENGINE_VARIABLE, engine_name
 
 __all__ = ['ENGINE', 'theano', 'T', 'conv2d', 'pool_2d', 'MRG_RandomStreams', 'change_flags']
 
@@ -54,7 +54,7 @@ if ENGINE == 'theano':
     from theano.tensor.nnet import conv2d
     from theano.tensor.signal.pool import pool_2d
 
-    from dltutorials import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
+    from dltutorials.support import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
 
 else:
     import numpy

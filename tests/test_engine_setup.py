@@ -8,17 +8,17 @@ import sys
 import numpy
 import pytest
 
-from dltutorials import theano_setup
-from dltutorials.engine import ENGINE
+from dltutorials.support import engine_setup
+from dltutorials.support.engine import ENGINE
 from dltutorials.support import openblas
-from dltutorials.theano_setup import (default_flags, engine_name, parse_theano_flags,
+from dltutorials.support.engine_setup import (default_flags, engine_name, parse_theano_flags,
                                       user_has_set)
 
 theano_only = pytest.mark.skipif(ENGINE != 'theano', reason='Theano-only setting')
 
 
 def test_doctests():
-    assert doctest.testmod(theano_setup).failed == 0
+    assert doctest.testmod(engine_setup).failed == 0
     assert doctest.testmod(openblas).failed == 0
 
 
@@ -157,7 +157,7 @@ def run_python(code, env, timeout=900):
 
 def test_fresh_import_is_quiet_configured_and_links_a_blas(tmp_path):
     code = ('import dltutorials.logistic_sgd, numpy\n'
-            'from dltutorials.engine import theano, T\n'
+            'from dltutorials.support.engine import theano, T\n'
             'a = T.matrix(); f = theano.function([a], T.dot(a, a))\n'
             'x = numpy.random.RandomState(0).rand(300, 300).astype("float32")\n'
             'assert abs(f(x) - x.astype("float64") @ x).max() < 1e-3\n'
@@ -177,7 +177,7 @@ def test_the_wheels_openblas_links_and_multiplies(tmp_path):
     variable, key = (('THEANO_FLAGS', 'blas.ldflags') if ENGINE == 'theano'
                      else ('PYTENSOR_FLAGS', 'blas__ldflags'))
     code = ('import dltutorials, numpy\n'
-            'from dltutorials.engine import theano, T\n'
+            'from dltutorials.support.engine import theano, T\n'
             'a, b = T.matrix(), T.matrix()\n'
             'f = theano.function([a, b], [T.dot(a, b), T.dot(a, b[:, 0])])\n'
             'rng = numpy.random.RandomState(0)\n'
@@ -195,7 +195,7 @@ def test_the_wheels_openblas_links_and_multiplies(tmp_path):
 
 def test_user_flags_reach_the_engine(tmp_path):
     variable = 'THEANO_FLAGS' if ENGINE == 'theano' else 'PYTENSOR_FLAGS'
-    done = run_python('import dltutorials; from dltutorials.engine import theano; '
+    done = run_python('import dltutorials; from dltutorials.support.engine import theano; '
                       'print(theano.config.floatX)',
                       clean_env(tmp_path, **{variable: 'floatX=float64'}))
     assert done.stdout.strip() == 'float64', done.stderr
@@ -243,10 +243,10 @@ def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
     code = '\n'.join([
         'import numpy',
         'import dltutorials',
-        'from dltutorials.engine import theano, T',
+        'from dltutorials.support.engine import theano, T',
         'from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions',
         'from dltutorials.data_loading import shared_dataset',
-        'from dltutorials.theano_setup import openmp_refusal',
+        'from dltutorials.support.engine_setup import openmp_refusal',
         'rng = numpy.random.RandomState(0)',
         'data = shared_dataset((rng.uniform(0, 1, (40, 784)), rng.randint(0, 10, 40)))',
         'x, y = T.matrix("x"), T.ivector("y")',
@@ -267,9 +267,9 @@ def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
 def test_linked_blas_gets_openmp_in_the_convolution(tmp_path):
     code = '\n'.join([
         'import dltutorials',
-        'from dltutorials.engine import theano, T',
-        'from dltutorials.engine import conv2d',
-        'from dltutorials.theano_setup import convolution_openmp',
+        'from dltutorials.support.engine import theano, T',
+        'from dltutorials.support.engine import conv2d',
+        'from dltutorials.support.engine_setup import convolution_openmp',
         'x, w = T.tensor4(), T.tensor4()',
         'with convolution_openmp():',
         '    f = theano.function([x, w], conv2d(x, w, filter_shape=(2, 1, 3, 3)))',
@@ -281,7 +281,7 @@ def test_linked_blas_gets_openmp_in_the_convolution(tmp_path):
 
 @theano_only
 def test_scan_runs_on_its_python_implementation():
-    from dltutorials.engine import T, theano
+    from dltutorials.support.engine import T, theano
     x = T.vector('x')
     partial_sums, _ = theano.scan(lambda value, total: total + value, sequences=x,
                                   outputs_info=T.zeros((), dtype=x.dtype))

@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from dltutorials.errors import TutorialError
+from dltutorials.support.errors import TutorialError
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def run(task, quiet=False):
     """Run ``task()`` for a script; return the process exit status.
 
     0 on success; 2 with a one-line ``error:`` message for bad input (a
-    :class:`~dltutorials.errors.TutorialError`); 130 on Ctrl-C.
+    :class:`~dltutorials.support.errors.TutorialError`); 130 on Ctrl-C.
     """
     setup_logging(quiet)
     try:

@@ -196,7 +196,7 @@ def openmp_refusal(environ=os.environ):
     fallback to numpy's BLAS calls into Python from threads that do not hold
     the GIL, and the process aborts.
     """
-    from dltutorials.engine import ENGINE, theano
+    from dltutorials.support.engine import ENGINE, theano
 
     if ENGINE != 'theano':
         return 'not used by PyTensor'
@@ -225,13 +225,13 @@ def convolution_openmp(environ=os.environ):
     """
     if openmp_refusal(environ):
         return contextlib.nullcontext()
-    from dltutorials.engine import change_flags
+    from dltutorials.support.engine import change_flags
     return change_flags(openmp=True)
 
 
 def describe():
     """Lines saying what the tutorials run on: Python, engine, floatX, BLAS and kernel, OpenMP."""
-    from dltutorials.engine import ENGINE, theano
+    from dltutorials.support.engine import ENGINE, theano
 
     ldflags = theano.config.blas__ldflags if ENGINE == 'pytensor' else theano.config.blas.ldflags
     if blas_in_use is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy
 
-from dltutorials.errors import ModelFileError
+from dltutorials.support.errors import ModelFileError
 
 META_KEY = '__meta__'
 
@@ -90,8 +90,8 @@ def report_predictions(predict_fn, dataset='mnist.pkl.gz', images=None, n=10):
     ``predict_fn`` maps a floatX matrix of images (one 784-pixel row each)
     to their predicted classes: a compiled ``theano.function``.
     """
-    from dltutorials.engine import theano
-    from dltutorials.data_loading import load_arrays, read_images
+    from dltutorials.support.engine import theano
+    from dltutorials.support.datasets import load_arrays, read_images
 
     if images:
         predicted = predict_fn(read_images(images).astype(theano.config.floatX))

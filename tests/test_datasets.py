@@ -10,9 +10,11 @@ import pytest
 
 from conftest import make_digits, write_idx, write_idx_folder, write_pkl_gz
 from dltutorials import data_loading
-from dltutorials.data_loading import (IDX_FILES, download, load_arrays, load_data,
-                                      read_images, resolve_dataset)
-from dltutorials.errors import DatasetError, DownloadError
+from dltutorials.data_loading import load_data
+from dltutorials.support import datasets
+from dltutorials.support.datasets import (IDX_FILES, download, load_arrays, read_images,
+                                          resolve_dataset)
+from dltutorials.support.errors import DatasetError, DownloadError
 
 
 # ---------------------------------------------------------------- formats
@@ -61,7 +63,7 @@ def test_idx_and_pickle_versions_of_the_shared_digits_agree(shared_data):
 
 
 def test_load_data_gives_floatx_shared_x_and_int32_y(tiny_pkl):
-    from dltutorials.engine import theano
+    from dltutorials.support.engine import theano
     datasets = load_data(tiny_pkl)
     assert len(datasets) == 3
     train_x, train_y = datasets[0]
@@ -190,7 +192,7 @@ def test_bytes_in_a_protocol_2_pickle_load(tmp_path):
     path = write_pkl_gz(tmp_path / 'b.pkl.gz', (b'\x00\xff', 'text'))
     with pytest.raises(DatasetError, match='expected 3 splits'):   # loads, then fails validation
         load_arrays(path)
-    assert data_loading.read_pickle_gz(path) == (b'\x00\xff', 'text')
+    assert datasets.read_pickle_gz(path) == (b'\x00\xff', 'text')
 
 
 # ---------------------------------------------------------------- names and downloads
@@ -226,8 +228,8 @@ def test_download_with_a_bad_checksum_leaves_nothing_and_tries_the_next_mirror(t
 
 def test_named_mnist_is_downloaded_into_the_data_dir(tmp_path, monkeypatch, tiny_pkl):
     content = tiny_pkl.read_bytes()
-    monkeypatch.setattr(data_loading, 'MNIST_PKL_URLS', (serve(tmp_path, content, 'm.pkl.gz'),))
-    monkeypatch.setattr(data_loading, 'MNIST_PKL_MD5', hashlib.md5(content).hexdigest())
+    monkeypatch.setattr(datasets, 'MNIST_PKL_URLS', (serve(tmp_path, content, 'm.pkl.gz'),))
+    monkeypatch.setattr(datasets, 'MNIST_PKL_MD5', hashlib.md5(content).hexdigest())
     data_dir = tmp_path / 'data'
     assert resolve_dataset('mnist.pkl.gz', data_dir) == data_dir / 'mnist.pkl.gz'
     assert len(load_arrays('mnist.pkl.gz', data_dir)[0][0]) == 300    # cached now
@@ -235,11 +237,11 @@ def test_named_mnist_is_downloaded_into_the_data_dir(tmp_path, monkeypatch, tiny
 
 def test_offline_mnist_falls_back_to_the_shipped_sample_and_says_so(tmp_path, monkeypatch,
                                                                      tiny_pkl, caplog):
-    monkeypatch.setattr(data_loading, 'MNIST_PKL_URLS', ((tmp_path / 'nowhere').as_uri(),))
-    (tmp_path / data_loading.SAMPLE_FILE).write_bytes(tiny_pkl.read_bytes())
+    monkeypatch.setattr(datasets, 'MNIST_PKL_URLS', ((tmp_path / 'nowhere').as_uri(),))
+    (tmp_path / datasets.SAMPLE_FILE).write_bytes(tiny_pkl.read_bytes())
     with caplog.at_level(logging.WARNING):
         path = resolve_dataset('mnist.pkl.gz', tmp_path)
-    assert path == tmp_path / data_loading.SAMPLE_FILE
+    assert path == tmp_path / datasets.SAMPLE_FILE
     assert 'could not download mnist.pkl.gz' in caplog.text
     assert 'sample' in caplog.text
 
@@ -247,20 +249,20 @@ def test_offline_mnist_falls_back_to_the_shipped_sample_and_says_so(tmp_path, mo
 def test_fashion_mnist_name_finds_the_system_folder(tmp_path, monkeypatch):
     system = write_idx_folder(tmp_path / 'system', (numpy.zeros((70, 28, 28)), numpy.zeros(70)),
                               (numpy.zeros((5, 28, 28)), numpy.zeros(5)))
-    monkeypatch.setattr(data_loading, 'SYSTEM_FASHION_DIR', system)
+    monkeypatch.setattr(datasets, 'SYSTEM_FASHION_DIR', system)
     assert resolve_dataset('fashion-mnist', tmp_path / 'data') == system
 
 
 def test_fashion_mnist_offline_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_loading, 'SYSTEM_FASHION_DIR', tmp_path / 'absent')
-    monkeypatch.setattr(data_loading, 'FASHION_IDX_MIRRORS', ((tmp_path / 'x').as_uri() + '/',))
+    monkeypatch.setattr(datasets, 'SYSTEM_FASHION_DIR', tmp_path / 'absent')
+    monkeypatch.setattr(datasets, 'FASHION_IDX_MIRRORS', ((tmp_path / 'x').as_uri() + '/',))
     with pytest.raises(DownloadError, match='dataset-fashion-mnist'):
         resolve_dataset('fashion-mnist', tmp_path / 'data')
 
 
 def test_the_shipped_sample_is_real_mnist():
-    (train_x, train_y), valid, test = load_arrays(data_loading.DATA_DIR /
-                                                  data_loading.SAMPLE_FILE)
+    (train_x, train_y), valid, test = load_arrays(datasets.DATA_DIR /
+                                                  datasets.SAMPLE_FILE)
     assert [len(train_x), len(valid[0]), len(test[0])] == [6000, 1000, 1000]
     assert sorted(set(train_y.tolist())) == list(range(10))
 
