@@ -39,28 +39,25 @@ References:
 """
 import logging
 import sys
-from pathlib import Path
 
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials.support import command_line
-from dltutorials.dA import check_corruption_level, dA
-from dltutorials.data_loading import load_data, minibatch
-from dltutorials.support.errors import HyperparameterError
+from dltutorials.dA import dA
+from dltutorials.data_loading import minibatch
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.mlp import HiddenLayer, layer_sizes
-from dltutorials.support.model_files import load_params, read_params, report_predictions, save_params
-from dltutorials.support.plotting import save_filter_image
-from dltutorials.training import (PretrainingResult, build_minibatch_functions,
-                                  check_non_negative_int, check_positive, n_train_batches_of,
-                                  pretrain_layers, train_and_save)
+from dltutorials.mlp import HiddenLayer
+from dltutorials.support import checks, command_line
+from dltutorials.support.models import load_network, save_model
+from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
+                                      save_filters, train_and_save)
+from dltutorials.training import PretrainingResult, build_minibatch_functions, pretrain_layers
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
-__all__ = ['SdA', 'train_sda', 'test_SdA', 'load_sda', 'predict']
+__all__ = ['SdA', 'train_sda', 'test_SdA', 'load_sda']
 
 logger = logging.getLogger(__name__)
 
@@ -94,13 +91,10 @@ class SdA(object):
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
                  n_outs=10, corruption_levels=(0.1, 0.1)):
-        sizes = layer_sizes(hidden_layers_sizes, 'hidden_layers_sizes')
-        levels = list(corruption_levels) if hasattr(corruption_levels, '__iter__') else []
+        sizes, levels = list(hidden_layers_sizes), list(corruption_levels)
         if len(levels) != len(sizes):
-            raise HyperparameterError('got %d corruption levels for %d hidden layers'
-                                      % (len(levels), len(sizes)))
-        for level in levels:
-            check_corruption_level(level, 'each corruption level')
+            raise ValueError('got %d corruption levels for %d hidden layers'
+                             % (len(levels), len(sizes)))
         if theano_rng is None:
             theano_rng = MRG_RandomStreams(numpy_rng.randint(2 ** 30))
 
@@ -182,10 +176,14 @@ def with_pretraining_defaults(train_step):
     return pretrain
 
 
+@entry_point(finetune_lr=checks.positive, pretraining_epochs=checks.non_negative_int,
+             pretrain_lr=checks.positive, training_epochs=checks.positive_int,
+             batch_size=checks.positive_int, hidden_layers_sizes=checks.sizes,
+             corruption_levels=checks.fractions, patience=checks.positive_int,
+             seed=checks.seed)
 def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training_epochs=1000,
               dataset='mnist.pkl.gz', batch_size=20, hidden_layers_sizes=(500, 500),
-              corruption_levels=(0.1, 0.2), patience=None, seed=89677, output_dir='results',
-              quick=False, plot=True):
+              corruption_levels=(0.1, 0.2), patience=None, seed=89677, verbose=True):
     """Pre-train an SdA layer by layer, then fine-tune it with early stopping.
 
     Parameters
@@ -207,34 +205,24 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
     seed : int
         seeds the weights and the corruption: the same seed gives the same
         initial network with or without pre-training.
-    output_dir : str
-        where ``SdA.npz`` (best fine-tuned model), ``SdA_curve.png``,
-        ``SdA_pretrained.npz`` and ``SdA_layer0_filters.png`` go.
-    quick : bool
-        smoke test: one minibatch of each split, one epoch of each phase.
-    plot : bool
-        write the learning curve and the first layer's filters.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
 
     Returns
     -------
     dict: the :class:`~dltutorials.training.TrainingResult` fields of
-    fine-tuning, ``model_file``, ``plot_file``, and ``pretraining`` (the
+    fine-tuning, ``model_file`` (``SdA.npz`` in the output folder, beside
+    ``SdA_pretrained.npz``, the learning curve and the first layer's
+    filters), ``plot_file``, ``model`` and ``pretraining`` (the
     :class:`~dltutorials.training.PretrainingResult` as a dict).
     """
-    check_positive(finetune_lr=finetune_lr, pretrain_lr=pretrain_lr,
-                   training_epochs=training_epochs, batch_size=batch_size)
-    check_non_negative_int(pretraining_epochs=pretraining_epochs)
-    if patience is not None:
-        check_positive(patience=patience)
+    checks.check_same_length(hidden_layers_sizes=hidden_layers_sizes,
+                             corruption_levels=corruption_levels)
+    datasets, n_train_batches = load_training_data(dataset, batch_size)
     numpy_rng = numpy.random.RandomState(seed)
-    sda = SdA(numpy_rng=numpy_rng, n_ins=28 * 28, hidden_layers_sizes=hidden_layers_sizes,
-              n_outs=10, corruption_levels=corruption_levels)
-    datasets = load_data(dataset, limit=batch_size if quick else None)
-    n_train_batches = n_train_batches_of(datasets, batch_size)
-    output_dir = Path(output_dir)
-    meta = dict(model='SdA', n_ins=28 * 28, hidden_layers_sizes=sda.hidden_layers_sizes,
-                n_outs=10, corruption_levels=sda.corruption_levels,
-                pretraining_epochs=pretraining_epochs, dataset=str(dataset))
+    architecture = dict(n_ins=28 * 28, hidden_layers_sizes=hidden_layers_sizes, n_outs=10,
+                        corruption_levels=corruption_levels)
+    sda = SdA(numpy_rng=numpy_rng, **architecture)
 
     pretraining = PretrainingResult(costs=[], seconds=[])
     if pretraining_epochs > 0:
@@ -242,17 +230,15 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
         pretraining_fns = sda.pretraining_functions(datasets[0][0], batch_size)
         logger.info('... pre-training the model')
         pretraining = pretrain_layers(
-            pretraining_fns, n_train_batches, 1 if quick else pretraining_epochs,
+            pretraining_fns, n_train_batches, epochs(pretraining_epochs),
             layer_arguments=[dict(corruption=level, lr=pretrain_lr)
                              for level in sda.corruption_levels])
         logger.info('Pre-training ran for %.1f s', sum(pretraining.seconds))
         # Pre-training can take hours: keep it, whatever happens next.
-        pretrained_file = save_params(output_dir / PRETRAINED_FILE, sda.params,
-                                      pretraining=pretraining.as_dict(), **meta)
+        pretrained_file = save_model(output_path(PRETRAINED_FILE), sda, architecture,
+                                     pretraining=pretraining.as_dict(), dataset=str(dataset))
         logger.info('pre-trained parameters saved to %s', pretrained_file)
-        if plot:
-            save_filter_image(sda.sigmoid_layers[0].W.get_value(borrow=True),
-                              output_dir / 'SdA_layer0_filters.png')
+        save_filters(sda.sigmoid_layers[0].W.get_value(borrow=True), 'SdA_layer0_filters.png')
         if pretraining.interrupted:
             raise KeyboardInterrupt
 
@@ -261,9 +247,8 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
                                                                   finetune_lr)
     logger.info('... finetuning the model')
     result = train_and_save(
-        train_fn, validate_fn, test_fn, sda.params, n_train_batches,
-        1 if quick else training_epochs, output_dir / MODEL_FILE, meta=meta, plot=plot,
-        patience=10 * n_train_batches if patience is None else patience)
+        sda, train_fn, validate_fn, test_fn, n_train_batches, training_epochs, MODEL_FILE,
+        architecture, dataset, patience=10 * n_train_batches if patience is None else patience)
     result['pretraining'] = pretraining.as_dict()
     return result
 
@@ -280,35 +265,18 @@ def test_SdA(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.001, training
                      batch_size, hidden_layers_sizes, corruption_levels, **options)
 
 
-# pytest would take test_SdA for a test of its own when this module is imported by one.
-test_SdA.__test__ = False
-
-
 def load_sda(model_file):
-    """Build an :class:`SdA` of the architecture saved in ``model_file`` and load it.
+    """Build the :class:`SdA` saved in ``model_file`` and load it.
 
     Returns the SdA; compile ``theano.function([sda.x], sda.y_pred)`` to
-    classify.  Raises ModelFileError for a file of another model.
+    classify, or use :func:`dltutorials.load_model`, which gives ``predict``.
+    Raises ModelFileError for a file of another model.
     """
-    saved = read_params(model_file)
-    meta = saved[1]
-    sizes = meta.get('hidden_layers_sizes', [500, 500])
-    sda = SdA(numpy.random.RandomState(0), n_ins=meta.get('n_ins', 784),
-              hidden_layers_sizes=sizes, n_outs=meta.get('n_outs', 10),
-              corruption_levels=meta.get('corruption_levels', [0.0] * len(sizes)))
-    load_params(model_file, sda.params, saved)
-    return sda
-
-
-def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
-    """Print and return the saved SdA's predictions for ``images`` or the first test images."""
-    sda = load_sda(model_file)
-    return report_predictions(theano.function([sda.x], sda.y_pred), dataset, images, n)
+    return load_network(model_file, 'SdA')
 
 
 def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0])
-    parser.set_defaults(seed=89677)
+    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=89677)
     parser.add_argument('--finetune-lr', type=command_line.positive_float, default=0.1,
                         help='SGD step size of fine-tuning')
     parser.add_argument('--pretraining-epochs', type=command_line.non_negative_int, default=15,
@@ -327,17 +295,11 @@ def build_parser():
     parser.add_argument('--patience', type=command_line.positive_int, default=None,
                         help='minibatches to look at before stopping without improvement '
                              '(default: 10 epochs)%(default).0s')
-    command_line.add_run_arguments(parser)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return command_line.train_or_predict(args, lambda: train_sda(
-        args.finetune_lr, args.pretraining_epochs, args.pretrain_lr, args.training_epochs,
-        args.dataset, args.batch_size, args.hidden_layers_sizes, args.corruption_levels,
-        patience=args.patience, seed=args.seed, output_dir=args.output_dir, quick=args.quick,
-        plot=not args.no_plot), predict, MODEL_FILE)
+    return command_line.main(build_parser(), train_sda, MODEL_FILE, argv)
 
 
 if __name__ == '__main__':

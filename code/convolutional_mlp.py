@@ -32,28 +32,25 @@ References:
   Applied to Document Recognition", Proc. IEEE, 1998
 """
 import logging
-import numbers
 import sys
-from pathlib import Path
 
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials.support import command_line
-from dltutorials.data_loading import load_data
-from dltutorials.support.errors import HyperparameterError
+from dltutorials.layers import glorot_uniform
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.mlp import HiddenLayer
-from dltutorials.support.model_files import load_params, read_params, report_predictions
+from dltutorials.support import checks, command_line
 from dltutorials.support.engine_setup import convolution_openmp
-from dltutorials.training import (build_minibatch_functions, check_positive,
-                                  n_train_batches_of, train_and_save)
+from dltutorials.support.models import load_network
+from dltutorials.support.runs import entry_point, load_training_data, train_and_save
+from dltutorials.training import build_minibatch_functions
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, conv2d, pool_2d, theano
 
-__all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5', 'predict']
+__all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5']
 
 logger = logging.getLogger(__name__)
 
@@ -80,26 +77,20 @@ class LeNetConvPoolLayer(object):
     """
 
     def __init__(self, rng, input, filter_shape, image_shape, poolsize=(2, 2)):
-        filter_shape, image_shape, poolsize = tuple(filter_shape), tuple(image_shape), \
-            tuple(poolsize)
-        if len(filter_shape) != 4 or len(image_shape) != 4 or len(poolsize) != 2:
-            raise ValueError('filter_shape and image_shape take 4 numbers and poolsize 2, got '
-                             '%s, %s and %s' % (filter_shape, image_shape, poolsize))
         if filter_shape[1] != image_shape[1]:
             raise ValueError('filter_shape[1] (%d input feature maps) must equal image_shape[1] '
                              '(%d feature maps in the input)' % (filter_shape[1], image_shape[1]))
         self.input = input
-        self.filter_shape, self.image_shape, self.poolsize = filter_shape, image_shape, poolsize
+        self.filter_shape, self.image_shape, self.poolsize = \
+            tuple(filter_shape), tuple(image_shape), tuple(poolsize)
 
         # Each hidden unit sees "input maps x filter height x filter width"
         # inputs; each input unit feeds "filters x filter area / pooling area"
-        # units after pooling.  Glorot's range for those fan-in and fan-out.
+        # units after pooling: Glorot's range for those fan-in and fan-out.
         fan_in = numpy.prod(filter_shape[1:])
         fan_out = filter_shape[0] * numpy.prod(filter_shape[2:]) // numpy.prod(poolsize)
-        bound = numpy.sqrt(6.0 / (fan_in + fan_out))
-        self.W = theano.shared(
-            numpy.asarray(rng.uniform(low=-bound, high=bound, size=filter_shape),
-                          dtype=theano.config.floatX), name='W', borrow=True)
+        self.W = theano.shared(glorot_uniform(rng, fan_in, fan_out, shape=filter_shape),
+                               name='W', borrow=True)
         self.b = theano.shared(numpy.zeros((filter_shape[0],), dtype=theano.config.floatX),
                                name='b', borrow=True)
 
@@ -134,13 +125,8 @@ class LeNet5(object):
     """
 
     def __init__(self, rng, input, nkerns=(20, 50), batch_size=None, n_hidden=500, n_out=10):
-        nkerns = tuple(nkerns)
-        if len(nkerns) != 2 or not all(isinstance(k, numbers.Integral) and k > 0
-                                       for k in nkerns):
-            raise HyperparameterError('nkerns must be two positive numbers of filters, got %r'
-                                      % (nkerns,))
         self.input = input
-        self.nkerns = nkerns
+        self.nkerns = tuple(nkerns)
         # (n_examples, 784) -> (n_examples, 1 feature map, 28, 28)
         layer0_input = input.reshape((input.shape[0], 1, 28, 28))
         # 28 x 28 -> convolution 24 x 24 -> pooling 12 x 12
@@ -183,9 +169,11 @@ def build_lenet_functions(classifier, x, y, datasets, batch_size, learning_rate)
                                          datasets, batch_size)
 
 
+@entry_point(learning_rate=checks.positive, n_epochs=checks.positive_int,
+             nkerns=checks.two_sizes, batch_size=checks.positive_int,
+             patience=checks.positive_int, seed=checks.seed)
 def evaluate_lenet5(learning_rate=0.1, n_epochs=200, dataset='mnist.pkl.gz', nkerns=(20, 50),
-                    batch_size=500, patience=10000, seed=23455, output_dir='results',
-                    quick=False, plot=True):
+                    batch_size=500, patience=10000, seed=23455, verbose=True):
     """Train LeNet on ``dataset`` with minibatch SGD and early stopping.
 
     Parameters
@@ -201,62 +189,43 @@ def evaluate_lenet5(learning_rate=0.1, n_epochs=200, dataset='mnist.pkl.gz', nke
         minibatches to look at before stopping without improvement.
     seed : int
         seeds the weight initialisation (23455, the tutorial's).
-    output_dir : str
-        where ``convolutional_mlp.npz`` and its learning curve go.
-    quick : bool
-        smoke test: one minibatch of each split, one epoch.
-    plot : bool
-        write the learning curve.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
 
     Returns
     -------
     dict: the :class:`~dltutorials.training.TrainingResult` fields,
-    ``model_file`` and ``plot_file``.
+    ``model_file`` (``convolutional_mlp.npz`` in the output folder),
+    ``plot_file`` and ``model``.
     """
-    check_positive(learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
-                   patience=patience)
+    datasets, n_train_batches = load_training_data(dataset, batch_size)
+
     rng = numpy.random.RandomState(seed)
     x = T.matrix('x')
     y = T.ivector('y')
-    classifier = LeNet5(rng, x, nkerns=nkerns)   # checks nkerns before the data is loaded
-    datasets = load_data(dataset, limit=batch_size if quick else None)
-    n_train_batches = n_train_batches_of(datasets, batch_size)
-
+    architecture = dict(nkerns=nkerns)
+    classifier = LeNet5(rng, x, **architecture)
     logger.info('... building %r', classifier)
     train_fn, validate_fn, test_fn = build_lenet_functions(
         classifier, x, y, datasets, batch_size, learning_rate)
 
     logger.info('... training')
-    return train_and_save(
-        train_fn, validate_fn, test_fn, classifier.params, n_train_batches,
-        1 if quick else n_epochs, Path(output_dir) / MODEL_FILE, plot=plot, patience=patience,
-        meta=dict(model='LeNet5', nkerns=list(classifier.nkerns), dataset=str(dataset)))
+    return train_and_save(classifier, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                          MODEL_FILE, architecture, dataset, patience=patience)
 
 
 def load_lenet5(model_file, input=None):
-    """Build a :class:`LeNet5` of the architecture saved in ``model_file`` and load its parameters.
+    """Build the :class:`LeNet5` saved in ``model_file`` and load its parameters.
 
-    Returns ``(classifier, x)``.  Raises ModelFileError for a file of another model.
+    Returns ``(classifier, x)``.  Raises ModelFileError for a file of another
+    model (:func:`dltutorials.load_model` loads any).
     """
-    saved = read_params(model_file)
-    meta = saved[1]
-    x = T.matrix('x') if input is None else input
-    classifier = LeNet5(numpy.random.RandomState(0), x, nkerns=meta.get('nkerns', (20, 50)))
-    load_params(model_file, classifier.params, saved)
-    return classifier, x
-
-
-def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
-    """Print and return the saved LeNet's predictions for ``images`` or the first test images."""
-    classifier, x = load_lenet5(model_file)
-    with convolution_openmp():
-        predict_model = theano.function([x], classifier.y_pred)
-    return report_predictions(predict_model, dataset, images, n)
+    classifier = load_network(model_file, 'LeNet5', input)
+    return classifier, classifier.input
 
 
 def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0])
-    parser.set_defaults(seed=23455)
+    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=23455)
     command_line.add_training_arguments(parser, learning_rate=0.1, n_epochs=200,
                                         batch_size=500, patience=10000)
     parser.add_argument('--nkerns', type=command_line.positive_int, nargs=2, default=[20, 50],
@@ -265,11 +234,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return command_line.train_or_predict(args, lambda: evaluate_lenet5(
-        args.learning_rate, args.n_epochs, args.dataset, args.nkerns, args.batch_size,
-        patience=args.patience, seed=args.seed, output_dir=args.output_dir, quick=args.quick,
-        plot=not args.no_plot), predict, MODEL_FILE)
+    return command_line.main(build_parser(), evaluate_lenet5, MODEL_FILE, argv)
 
 
 if __name__ == '__main__':

@@ -43,18 +43,17 @@ import logging
 import numbers
 import sys
 import time
-from pathlib import Path
 
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials.support import command_line
-from dltutorials.data_loading import load_data, minibatch
-from dltutorials.support.errors import HyperparameterError
-from dltutorials.mlp import glorot_uniform
-from dltutorials.support.model_files import load_params, read_params, save_params
-from dltutorials.support.plotting import save_filter_image
-from dltutorials.training import check_positive, n_train_batches_of, pretrain_layers
+from dltutorials.data_loading import minibatch
+from dltutorials.layers import glorot_uniform
+from dltutorials.support import checks, command_line
+from dltutorials.support.models import Model, load_network, save_model
+from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
+                                      run_options, save_filters)
+from dltutorials.training import pretrain_layers
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
@@ -93,10 +92,6 @@ class dA(object):
 
     def __init__(self, numpy_rng, theano_rng=None, input=None, n_visible=784, n_hidden=500,
                  W=None, bhid=None, bvis=None):
-        for name, size in (('n_visible', n_visible), ('n_hidden', n_hidden)):
-            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-                raise HyperparameterError('%s must be a positive integer, got %r'
-                                          % (name, size))
         self.n_visible, self.n_hidden = n_visible, n_hidden
         if theano_rng is None:
             theano_rng = MRG_RandomStreams(numpy_rng.randint(2 ** 30))
@@ -184,101 +179,77 @@ def build_dA_function(da, train_set_x, batch_size, corruption_level, learning_ra
                            givens={da.x: minibatch(train_set_x, index, batch_size)})
 
 
-def check_corruption_level(corruption_level, name='corruption_level'):
-    """Raise HyperparameterError unless ``corruption_level`` is a fraction in [0, 1)."""
-    if not (isinstance(corruption_level, numbers.Real) and 0 <= corruption_level < 1):
-        raise HyperparameterError('%s must be a fraction in [0, 1), got %r'
-                                  % (name, corruption_level))
-
-
+@entry_point(learning_rate=checks.positive, training_epochs=checks.positive_int,
+             batch_size=checks.positive_int, corruption_level=checks.fraction,
+             n_hidden=checks.positive_int, seed=checks.seed)
 def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch_size=20,
-             corruption_level=0.3, n_hidden=500, seed=123, output_dir='results', quick=False,
-             datasets=None):
+             corruption_level=0.3, n_hidden=500, seed=123, verbose=True):
     """Train one denoising autoencoder; save its parameters and a picture of its filters.
 
     Writes ``dA_corruption_<percent>.npz`` and ``filters_corruption_<percent>.png``
-    into ``output_dir``.  ``datasets`` may pass data already loaded by
-    :func:`~dltutorials.support.datasets.load_data` (only the training images
-    are used).  Returns a dict: ``costs`` (mean cost per epoch), ``seconds``,
-    ``stopped_by``, ``model_file``, ``filter_file``.  After a Ctrl-C, what was
-    learnt is saved and drawn, then KeyboardInterrupt is raised again.
+    into the output folder.  Returns a dict: ``costs`` (mean cost per epoch),
+    ``seconds``, ``stopped_by``, ``model_file``, ``filter_file`` and
+    ``model``.  After a Ctrl-C, what was learnt is saved and drawn, then
+    KeyboardInterrupt is raised again.
     """
-    check_positive(learning_rate=learning_rate, training_epochs=training_epochs,
-                   batch_size=batch_size)
-    check_corruption_level(corruption_level)
-    if datasets is None:
-        datasets = load_data(dataset, limit=batch_size if quick else None)
+    datasets, n_train_batches = load_training_data(dataset, batch_size)
     train_set_x = datasets[0][0]
-    n_train_batches = n_train_batches_of(datasets, batch_size)
 
     rng = numpy.random.RandomState(seed)
     theano_rng = MRG_RandomStreams(rng.randint(2 ** 30))
-    da = dA(numpy_rng=rng, theano_rng=theano_rng, n_visible=28 * 28, n_hidden=n_hidden)
+    architecture = dict(n_visible=28 * 28, n_hidden=n_hidden)
+    da = dA(numpy_rng=rng, theano_rng=theano_rng, **architecture)
     train_fn = build_dA_function(da, train_set_x, batch_size, corruption_level, learning_rate)
 
     percent = round(corruption_level * 100)
     name = 'dA_corruption_%d' % percent
     logger.info('... training %r with %d %% corruption', da, percent)
-    result = pretrain_layers([train_fn], n_train_batches, 1 if quick else training_epochs,
+    result = pretrain_layers([train_fn], n_train_batches, epochs(training_epochs),
                              labels=['Training %s' % name])
-    output_dir = Path(output_dir)
-    model_file = save_params(output_dir / (name + '.npz'), da.params, model='dA',
-                             n_visible=28 * 28, n_hidden=n_hidden,
-                             corruption_level=corruption_level, costs=result.costs[0],
-                             dataset=str(dataset))
-    filter_file = save_filter_image(
-        da.W.get_value(borrow=True),
-        output_dir / ('filters_corruption_%d.png' % percent))
+    model_file = save_model(output_path(name + '.npz'), da, architecture,
+                            corruption_level=corruption_level, costs=result.costs[0],
+                            dataset=str(dataset))
+    filter_file = save_filters(da.W.get_value(borrow=True),
+                               'filters_corruption_%d.png' % percent)
     logger.info('The %d %% corruption code ran for %.1f s', percent, result.seconds[0])
     if result.interrupted:
         raise KeyboardInterrupt
     return dict(costs=result.costs[0], seconds=result.seconds[0], stopped_by=result.stopped_by,
-                model_file=str(model_file), filter_file=str(filter_file))
+                model_file=str(model_file), model=Model(da),
+                filter_file=str(filter_file) if filter_file else None)
 
 
+@entry_point(corruption_levels=checks.fractions)
 def test_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch_size=20,
-            output_folder='dA_plots', corruption_levels=(0.0, 0.3), **options):
+            output_folder='dA_plots', corruption_levels=(0.0, 0.3), n_hidden=500, seed=123,
+            verbose=True):
     """The original tutorial's experiment: a dA without, then with 30 % corruption.
 
-    Each trains for ``training_epochs`` from the same initial weights; their
-    filters go to ``output_folder`` (created if absent) as
-    ``filters_corruption_0.png`` and ``filters_corruption_30.png``.  Returns
-    ``{corruption_level: result of train_dA}``.  ``options`` go to
-    :func:`train_dA` (``n_hidden``, ``seed``, ``quick``).
+    Each trains for ``training_epochs`` from the same initial weights (same
+    ``seed``); their models and filters go to ``output_folder`` (created if
+    absent) as ``dA_corruption_0.npz``, ``filters_corruption_0.png`` and so
+    on.  Returns ``{corruption_level: result of train_dA}``.
     """
-    for level in corruption_levels:
-        check_corruption_level(level, 'each corruption level')
-    check_positive(batch_size=batch_size)
-    datasets = load_data(dataset, limit=batch_size if options.get('quick') else None)
     start = time.perf_counter()
     results = {}
-    for level in corruption_levels:
-        results[level] = train_dA(learning_rate, training_epochs, dataset, batch_size, level,
-                                  output_dir=output_folder, datasets=datasets, **options)
+    with run_options(output_dir=output_folder):
+        for level in corruption_levels:
+            results[level] = train_dA(learning_rate, training_epochs, dataset, batch_size,
+                                      level, n_hidden, seed, verbose)
     logger.info('dA training ran for %.1f s', time.perf_counter() - start)
     return results
 
 
-# pytest would take test_dA for a test of its own when this module is imported by one.
-test_dA.__test__ = False
-
-
 def load_dA(model_file, input=None):
-    """Build a :class:`dA` of the size saved in ``model_file`` (by :func:`train_dA`) and load it.
+    """Build the :class:`dA` saved in ``model_file`` (by :func:`train_dA`) and load it.
 
     Returns the dA; its input is ``input`` or a new matrix (``da.x``).
     """
-    saved = read_params(model_file)
-    meta = saved[1]
-    da = dA(numpy.random.RandomState(0), input=input, n_visible=meta.get('n_visible', 784),
-            n_hidden=meta.get('n_hidden', 500))
-    load_params(model_file, da.params, saved)
-    return da
+    return load_network(model_file, 'dA', input)
 
 
 def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0])
-    parser.set_defaults(seed=123)
+    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=123)
     parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.1,
                         help='SGD step size')
     parser.add_argument('--training-epochs', type=command_line.positive_int, default=15,
@@ -290,17 +261,13 @@ def build_parser():
                                                  'input pixels set to 0')
     parser.add_argument('--n-hidden', type=command_line.positive_int, default=500,
                         help='hidden units (filters)')
-    parser.add_argument('--quick', action='store_true',
-                        help='smoke test: one minibatch, one epoch')
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return command_line.run(lambda: test_dA(
-        args.learning_rate, args.training_epochs, args.dataset, args.batch_size,
-        args.output_dir, corruption_levels=args.corruption_levels, n_hidden=args.n_hidden,
-        seed=args.seed, quick=args.quick), args.quiet)
+    # --predict and --evaluate use the last dA trained (the most corrupted, by default).
+    return command_line.main(build_parser(), test_dA, 'dA_corruption_30.npz', argv,
+                             output_dir_keyword='output_folder')
 
 
 if __name__ == '__main__':

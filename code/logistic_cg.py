@@ -25,20 +25,19 @@ References:
 - J. Nocedal and S. J. Wright, "Numerical Optimization", chapter 5
 """
 import logging
-import math
 import sys
 import time
-from pathlib import Path
 
 import numpy
 import scipy.optimize
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials.support import command_line
 from dltutorials.data_loading import load_data
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.support.model_files import save_params
-from dltutorials.training import TrainingResult, check_positive, compile_set_scorer
+from dltutorials.support import checks, command_line
+from dltutorials.support.models import Model, save_model
+from dltutorials.support.runs import entry_point, epochs, output_path
+from dltutorials.training import compile_set_scorer, log_summary, new_result, record_validation
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
@@ -80,21 +79,24 @@ def build_cg_functions(classifier, theta, x, y, datasets, batch_size=600):
             compile_set_scorer(x, y, errors, test_x, test_y, batch_size))
 
 
-def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz='mnist.pkl.gz', output_dir='results'):
+@entry_point(n_epochs=checks.positive_int)
+def train_cg(n_epochs=50, dataset='mnist.pkl.gz', verbose=True):
     """Train logistic regression with ``scipy.optimize.fmin_cg`` for at most ``n_epochs`` iterations.
 
     Returns a dict with the :class:`~dltutorials.training.TrainingResult`
-    fields (errors as fractions) and ``model_file``, where the parameters with
-    the best validation error are saved as ``W`` and ``b``.
+    fields (errors as fractions), ``model_file`` (``logistic_cg.npz`` in the
+    output folder, the parameters with the best validation error, loadable
+    as a :class:`~dltutorials.logistic_sgd.LogisticRegression`) and
+    ``model`` (the same parameters).
     """
-    check_positive(n_epochs=n_epochs)
-    datasets = load_data(mnist_pkl_gz)
-    n_in, n_out = 28 * 28, 10
+    datasets = load_data(dataset)
+    architecture = dict(n_in=28 * 28, n_out=10)
+    n_weights = architecture['n_in'] * architecture['n_out']
 
     logger.info('... building the model')
     x = T.matrix('x')
     y = T.ivector('y')
-    classifier, theta = flat_logistic_regression(x, n_in, n_out)
+    classifier, theta = flat_logistic_regression(x, **architecture)
     cost_and_grad, validate_fn, test_fn = build_cg_functions(classifier, theta, x, y, datasets)
 
     # fmin_cg asks for the cost and the gradient separately, usually at the
@@ -109,55 +111,49 @@ def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz='mnist.pkl.gz', output_dir='
                          grad=numpy.asarray(grad, dtype='float64'))
         return cache['cost'], cache['grad']
 
-    model_file = Path(output_dir) / MODEL_FILE
-    result = TrainingResult(best_validation_error=math.inf, test_error=math.nan,
-                            best_iteration=-1, epochs=0, iterations=0, seconds=0.0,
-                            stopped_by='n_epochs')
+    model_file = output_path(MODEL_FILE)
+    result = new_result()
+    best_theta = []
     start = time.perf_counter()
 
     def after_iteration(theta_value):
-        result.epochs += 1
-        result.iterations = result.epochs
+        # One conjugate-gradient iteration is this loop's epoch.
+        result.epochs = result.iterations = result.epochs + 1
         theta.set_value(theta_value.astype(theano.config.floatX), borrow=False)
         validation_error = validate_fn()
-        record = {'epoch': result.epochs, 'iteration': result.epochs - 1,
-                  'validation_error': validation_error, 'test_error': None}
-        result.history.append(record)
         logger.info('epoch %i, validation error %.2f %% (%.1f s elapsed)',
                     result.epochs, validation_error * 100, time.perf_counter() - start)
-        if validation_error < result.best_validation_error:
-            result.best_validation_error = validation_error
-            result.best_iteration = result.epochs - 1
-            result.test_error = record['test_error'] = test_fn()
-            logger.info('     epoch %i, test error of best model %.2f %%',
-                        result.epochs, result.test_error * 100)
-            W = theta_value[:n_in * n_out].reshape(n_in, n_out)
-            b = theta_value[n_in * n_out:]
-            save_params(model_file, [theano.shared(W.astype(theano.config.floatX), name='W'),
-                                     theano.shared(b.astype(theano.config.floatX), name='b')],
-                        model='LogisticRegression', n_in=n_in, n_out=n_out,
-                        dataset=str(mnist_pkl_gz),
-                        best_validation_error=result.best_validation_error,
-                        test_error=result.test_error)
+        if record_validation(result, validation_error, test_fn, result.epochs,
+                             result.epochs - 1):
+            best_theta[:] = [theta_value.copy()]
+            save_model(model_file, classifier, architecture,
+                       values=[('W', theta_value[:n_weights].reshape(architecture['n_in'], -1)),
+                               ('b', theta_value[n_weights:])],
+                       dataset=str(dataset), best_validation_error=result.best_validation_error,
+                       test_error=result.test_error)
 
     logger.info('... training the model')
     try:
         scipy.optimize.fmin_cg(f=lambda t: evaluate(t)[0], fprime=lambda t: evaluate(t)[1],
                                x0=numpy.zeros(theta.get_value().shape, dtype='float64'),
-                               callback=after_iteration, disp=0, maxiter=n_epochs)
-        if result.epochs < n_epochs:
+                               callback=after_iteration, disp=0, maxiter=epochs(n_epochs))
+        if result.epochs < epochs(n_epochs):
             result.stopped_by = 'converged'
     except KeyboardInterrupt:
         result.stopped_by = 'interrupted'
         logger.warning('interrupted in epoch %i; keeping the best model so far', result.epochs)
     result.seconds = time.perf_counter() - start
-    logger.info('Optimization complete with best validation score of %.2f %%, '
-                'with test performance %.2f %%',
-                result.best_validation_error * 100, result.test_error * 100)
-    logger.info('The code ran for %d epochs in %.1f s, %.2f s per epoch', result.epochs,
-                result.seconds, result.seconds / max(result.epochs, 1))
-    logger.info('best model saved to %s', model_file)
-    return dict(result.as_dict(), model_file=str(model_file))
+    log_summary(result)
+    if best_theta:
+        theta.set_value(best_theta[0].astype(theano.config.floatX))
+        logger.info('best model saved to %s', model_file)
+    return dict(result.as_dict(), model_file=str(model_file) if best_theta else None,
+                model=Model(classifier))
+
+
+def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz='mnist.pkl.gz', **options):
+    """The original tutorial's entry point: :func:`train_cg` under its old name."""
+    return train_cg(n_epochs, mnist_pkl_gz, **options)
 
 
 def build_parser():
@@ -168,10 +164,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    numpy.random.seed(args.seed)  # the model starts from zeros: runs are repeatable
-    return command_line.run(
-        lambda: cg_optimization_mnist(args.n_epochs, args.dataset, args.output_dir), args.quiet)
+    return command_line.main(build_parser(), train_cg, MODEL_FILE, argv)
 
 
 if __name__ == '__main__':

@@ -28,16 +28,14 @@ References:
 """
 import logging
 import sys
-from pathlib import Path
 
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials.support import command_line
 from dltutorials.data_loading import load_data
-from dltutorials.support.model_files import load_params, read_params, report_predictions
-from dltutorials.training import (build_minibatch_functions, check_positive,
-                                  n_train_batches_of, train_and_save)
+from dltutorials.support import checks, command_line
+from dltutorials.support.runs import entry_point, load_training_data, train_and_save
+from dltutorials.training import build_minibatch_functions
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
@@ -128,9 +126,10 @@ def build_sgd_functions(classifier, x, y, datasets, batch_size, learning_rate):
                                      datasets, batch_size)
 
 
+@entry_point(learning_rate=checks.positive, n_epochs=checks.positive_int,
+             batch_size=checks.positive_int, patience=checks.positive_int)
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl.gz',
-                           batch_size=600, patience=5000, output_dir='results', quick=False,
-                           plot=True):
+                           batch_size=600, patience=5000, verbose=True):
     """Train logistic regression on ``dataset`` with minibatch SGD and early stopping.
 
     Parameters
@@ -141,58 +140,42 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000, dataset='mnist.pkl
         the most passes over the training set.
     dataset : str
         a .pkl.gz file, a folder of IDX files, or a known name
-        (see :mod:`dltutorials.support.datasets`).
+        (see :func:`~dltutorials.data_loading.load_data`).
     batch_size : int
         examples per minibatch.
     patience : int
         minibatches to look at before stopping without improvement.
-    output_dir : str
-        where the best parameters are saved, as ``logistic_sgd.npz``, and the
-        learning curve as ``logistic_sgd_curve.png``.
-    quick : bool
-        smoke test: one minibatch of each split, one epoch.
-    plot : bool
-        write the learning curve.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
 
     Returns
     -------
     dict: the :class:`~dltutorials.training.TrainingResult` fields (errors as
-    fractions), ``model_file`` and ``plot_file``.
+    fractions), ``model_file`` (``logistic_sgd.npz`` in the output folder,
+    see :mod:`dltutorials.support.runs`), ``plot_file`` and ``model``.
     """
-    check_positive(learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
-                   patience=patience)
-    datasets = load_data(dataset, limit=batch_size if quick else None)
-    n_train_batches = n_train_batches_of(datasets, batch_size)
+    datasets, n_train_batches = load_training_data(dataset, batch_size)
 
     logger.info('... building the model')
     x = T.matrix('x')   # rasterised images, one per row
     y = T.ivector('y')  # their labels
-    classifier = LogisticRegression(input=x, n_in=28 * 28, n_out=10)
+    architecture = dict(n_in=28 * 28, n_out=10)
+    classifier = LogisticRegression(input=x, **architecture)
     train_fn, validate_fn, test_fn = build_sgd_functions(
         classifier, x, y, datasets, batch_size, learning_rate)
 
     logger.info('... training the model')
-    return train_and_save(
-        train_fn, validate_fn, test_fn, classifier.params, n_train_batches,
-        1 if quick else n_epochs, Path(output_dir) / MODEL_FILE, plot=plot, patience=patience,
-        meta=dict(model='LogisticRegression', n_in=28 * 28, n_out=10, dataset=str(dataset)))
+    return train_and_save(classifier, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                          MODEL_FILE, architecture, dataset, patience=patience)
 
 
 def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
-    """Load a saved model and print its predictions.
+    """Load a saved model and print its predictions (the original tutorial's ``predict``).
 
-    Predicts the classes of ``images`` (paths of image files, see
-    :func:`~dltutorials.support.datasets.read_images`), or else of the first
-    ``n`` images of ``dataset``'s test set.  Returns the predictions.
+    Predicts the classes of ``images`` (paths of image files), or else of the
+    first ``n`` images of ``dataset``'s test set.  Returns the predictions.
     """
-    saved = read_params(model_file)
-    meta = saved[1]
-    x = T.matrix('x')
-    classifier = LogisticRegression(input=x, n_in=meta.get('n_in', 28 * 28),
-                                    n_out=meta.get('n_out', 10))
-    load_params(model_file, classifier.params, saved)
-    predict_model = theano.function(inputs=[classifier.input], outputs=classifier.y_pred)
-    return report_predictions(predict_model, dataset, images, n)
+    return command_line.report_predictions(model_file, dataset, images, n)
 
 
 def build_parser():
@@ -203,11 +186,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    numpy.random.seed(args.seed)  # logistic regression starts from zeros: runs are repeatable
-    return command_line.train_or_predict(args, lambda: sgd_optimization_mnist(
-        args.learning_rate, args.n_epochs, args.dataset, args.batch_size, args.patience,
-        args.output_dir, quick=args.quick, plot=not args.no_plot), predict, MODEL_FILE)
+    return command_line.main(build_parser(), sgd_optimization_mnist, MODEL_FILE, argv)
 
 
 if __name__ == '__main__':

@@ -30,60 +30,26 @@ References:
 import logging
 import numbers
 import sys
-from pathlib import Path
 
 import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
-from dltutorials.support import command_line
-from dltutorials.data_loading import load_data
-from dltutorials.support.errors import HyperparameterError
+from dltutorials.layers import glorot_uniform
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.support.model_files import load_params, read_params, report_predictions
-from dltutorials.training import (build_minibatch_functions, check_positive,
-                                  n_train_batches_of, train_and_save)
+from dltutorials.support import checks, command_line
+from dltutorials.support.models import load_network
+from dltutorials.support.runs import entry_point, load_training_data, train_and_save
+from dltutorials.training import build_minibatch_functions
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-__all__ = ['HiddenLayer', 'MLP', 'test_mlp', 'train_mlp', 'load_mlp', 'predict']
+__all__ = ['HiddenLayer', 'MLP', 'test_mlp', 'train_mlp', 'load_mlp']
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = 'mlp.npz'
-
-
-def glorot_uniform(rng, n_in, n_out, activation=T.tanh):
-    """Initial weights (n_in, n_out), uniform in +-sqrt(6 / (n_in + n_out)), floatX.
-
-    Glorot and Bengio (2010) derive this range for tanh so that activations
-    and gradients keep their variance from layer to layer; sigmoid units,
-    whose slope at 0 is a quarter of tanh's, need four times the range.
-    """
-    bound = numpy.sqrt(6.0 / (n_in + n_out))
-    if activation is T.nnet.sigmoid:
-        bound *= 4
-    return numpy.asarray(rng.uniform(low=-bound, high=bound, size=(n_in, n_out)),
-                         dtype=theano.config.floatX)
-
-
-def layer_sizes(value, name, allow_single=False):
-    """``value`` as a list of hidden layer sizes; HyperparameterError if it is not one.
-
-    A non-empty sequence of positive integers, or with ``allow_single`` also
-    one positive integer (one layer).  ``name`` is the argument named in the
-    error.
-    """
-    if allow_single and isinstance(value, numbers.Integral):
-        sizes = [value]
-    else:
-        sizes = list(value) if hasattr(value, '__iter__') else []
-    if not sizes or not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
-        raise HyperparameterError('%s must be %s, got %r' % (
-            name, 'a positive size or a list of them' if allow_single
-            else 'a non-empty list of positive sizes', value))
-    return sizes
 
 
 class HiddenLayer(object):
@@ -98,7 +64,7 @@ class HiddenLayer(object):
         input and output dimensions.
     W : shared variable (n_in, n_out), optional
         weights to use (shared with another layer, or loaded); default
-        :func:`glorot_uniform`.
+        :func:`~dltutorials.layers.glorot_uniform`.
     b : shared variable (n_out,), optional
         biases; default zeros.
     activation : Theano function, or None for a linear layer
@@ -146,7 +112,7 @@ class MLP(object):
     """
 
     def __init__(self, rng, input, n_in, n_hidden, n_out):
-        sizes = layer_sizes(n_hidden, 'n_hidden', allow_single=True)
+        sizes = [n_hidden] if isinstance(n_hidden, numbers.Integral) else list(n_hidden)
         self.input = input
         self.hidden_layers = []
         layer_input, layer_n_in = input, n_in
@@ -193,9 +159,13 @@ def build_mlp_functions(classifier, x, y, datasets, batch_size, learning_rate, L
                                      datasets, batch_size)
 
 
+@entry_point(learning_rate=checks.positive, L1_reg=checks.non_negative,
+             L2_reg=checks.non_negative, n_epochs=checks.positive_int,
+             batch_size=checks.positive_int, n_hidden=checks.size_or_sizes,
+             patience=checks.positive_int, seed=checks.seed)
 def train_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
               dataset='mnist.pkl.gz', batch_size=20, n_hidden=500, patience=10000, seed=1234,
-              output_dir='results', quick=False, plot=True):
+              verbose=True):
     """Train an MLP on ``dataset`` with minibatch SGD and early stopping.
 
     Parameters
@@ -213,40 +183,29 @@ def train_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
         minibatches to look at before stopping without improvement.
     seed : int
         seeds the weight initialisation.
-    output_dir : str
-        where ``mlp.npz`` and ``mlp_curve.png`` go.
-    quick : bool
-        smoke test: one minibatch of each split, one epoch.
-    plot : bool
-        write the learning curve.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
 
     Returns
     -------
     dict: the :class:`~dltutorials.training.TrainingResult` fields,
-    ``model_file`` and ``plot_file``.
+    ``model_file`` (``mlp.npz`` in the output folder), ``plot_file`` and
+    ``model``.
     """
-    check_positive(learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
-                   patience=patience)
-    for name, value in (('L1_reg', L1_reg), ('L2_reg', L2_reg)):
-        if not (isinstance(value, numbers.Real) and 0 <= value < float('inf')):
-            raise HyperparameterError('%s must be >= 0, got %r' % (name, value))
-    datasets = load_data(dataset, limit=batch_size if quick else None)
-    n_train_batches = n_train_batches_of(datasets, batch_size)
+    datasets, n_train_batches = load_training_data(dataset, batch_size)
 
     logger.info('... building the model')
     rng = numpy.random.RandomState(seed)
     x = T.matrix('x')
     y = T.ivector('y')
-    classifier = MLP(rng=rng, input=x, n_in=28 * 28, n_hidden=n_hidden, n_out=10)
+    architecture = dict(n_in=28 * 28, n_hidden=n_hidden, n_out=10)
+    classifier = MLP(rng=rng, input=x, **architecture)
     train_fn, validate_fn, test_fn = build_mlp_functions(
         classifier, x, y, datasets, batch_size, learning_rate, L1_reg, L2_reg)
 
     logger.info('... training %r', classifier)
-    return train_and_save(
-        train_fn, validate_fn, test_fn, classifier.params, n_train_batches,
-        1 if quick else n_epochs, Path(output_dir) / MODEL_FILE, plot=plot, patience=patience,
-        meta=dict(model='MLP', n_in=28 * 28, n_hidden=classifier.n_hidden, n_out=10,
-                  dataset=str(dataset)))
+    return train_and_save(classifier, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                          MODEL_FILE, architecture, dataset, patience=patience)
 
 
 def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
@@ -256,33 +215,19 @@ def test_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
                      **options)
 
 
-# pytest would take test_mlp for a test of its own when this module is imported by one.
-test_mlp.__test__ = False
-
-
 def load_mlp(model_file, input=None):
-    """Build an :class:`MLP` of the architecture saved in ``model_file`` and load its parameters.
+    """Build the :class:`MLP` saved in ``model_file`` and load its parameters.
 
     Returns ``(classifier, x)``: the model and its symbolic input (``input``,
-    or a new matrix).  Raises ModelFileError for a file of another model.
+    or a new matrix).  Raises ModelFileError for a file of another model
+    (:func:`dltutorials.load_model` loads any).
     """
-    saved = read_params(model_file)
-    meta = saved[1]
-    x = T.matrix('x') if input is None else input
-    classifier = MLP(rng=numpy.random.RandomState(0), input=x, n_in=meta.get('n_in', 784),
-                     n_hidden=meta.get('n_hidden', 500), n_out=meta.get('n_out', 10))
-    load_params(model_file, classifier.params, saved)
-    return classifier, x
-
-
-def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=None, n=10):
-    """Print and return the saved MLP's predictions for ``images`` or the first test images."""
-    classifier, x = load_mlp(model_file)
-    return report_predictions(theano.function([x], classifier.y_pred), dataset, images, n)
+    classifier = load_network(model_file, 'MLP', input)
+    return classifier, classifier.input
 
 
 def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0])
+    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=1234)
     command_line.add_training_arguments(parser, learning_rate=0.01, n_epochs=1000,
                                         batch_size=20, patience=10000)
     parser.add_argument('--L1-reg', type=command_line.non_negative_float, default=0.0,
@@ -295,11 +240,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return command_line.train_or_predict(args, lambda: train_mlp(
-        args.learning_rate, args.L1_reg, args.L2_reg, args.n_epochs, args.dataset,
-        args.batch_size, args.n_hidden, patience=args.patience, seed=args.seed,
-        output_dir=args.output_dir, quick=args.quick, plot=not args.no_plot), predict, MODEL_FILE)
+    return command_line.main(build_parser(), train_mlp, MODEL_FILE, argv)
 
 
 if __name__ == '__main__':

@@ -10,10 +10,9 @@ far, so that the test set never steers training.
 
 The loop itself knows nothing of Theano: it calls ``train_fn(minibatch_index)``
 and two scorers that return an error rate over a whole set (see
-:func:`set_scorer`), so it can be tested with scripted numbers.  Beside it:
-:func:`build_minibatch_functions`, which compiles those three functions for
-a supervised model the tutorial's way, and :func:`train_and_save`, which runs
-the loop, saves each new best model and plots the learning curve.
+:func:`set_scorer`), so it can be tested with scripted numbers.  Beside it,
+:func:`build_minibatch_functions` compiles those three functions for a
+supervised model the tutorial's way.
 
 The unsupervised models (denoising autoencoders, RBMs) and the deep networks
 built from them are first trained without labels, one layer after the other:
@@ -22,11 +21,11 @@ built from them are first trained without labels, one layer after the other:
 import dataclasses
 import logging
 import math
-import numbers
 import time
-from pathlib import Path
 
-from dltutorials.support.errors import HyperparameterError
+from dltutorials.data_loading import minibatch_givens, n_examples
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
+from dltutorials.support.engine import T, theano
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +76,6 @@ def compile_set_scorer(x, y, errors, set_x, set_y, batch_size):
     Returns a function of no argument giving the error rate over every
     example of (set_x, set_y), computed in minibatches of ``batch_size``.
     """
-    from dltutorials.support.engine import T, theano
-    from dltutorials.data_loading import minibatch_givens, n_examples
-
     index = T.lscalar('index')
     batch_error = theano.function(
         [index], errors, givens=minibatch_givens(x, y, set_x, set_y, index, batch_size))
@@ -100,9 +96,6 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
     return the error rate over every example of the validation / test set,
     in minibatches of at least ``SCORING_BATCH_SIZE``.
     """
-    from dltutorials.support.engine import T, theano
-    from dltutorials.data_loading import minibatch_givens
-
     index = T.lscalar('index')
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
     train_fn = theano.function(
@@ -116,52 +109,41 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
             compile_set_scorer(x, y, errors, test_x, test_y, scoring_batch_size))
 
 
-def n_train_batches_of(datasets, batch_size):
-    """Full training minibatches per epoch; a clear error when there is not even one."""
-    from dltutorials.data_loading import n_examples
+def record_validation(result, validation_error, test_fn, epoch, iteration, where=''):
+    """Add one validation to ``result``; on a new best, score the test set.  True if new best.
 
-    n_train = n_examples(datasets[0][0])
-    if n_train // batch_size < 1:
-        raise HyperparameterError('batch_size %d is larger than the %d training examples'
-                                  % (batch_size, n_train))
-    return n_train // batch_size
-
-
-def train_and_save(train_fn, validate_fn, test_fn, params, n_train_batches, n_epochs,
-                   model_file, meta, plot=True, **loop_options):
-    """Run :func:`early_stopping`, saving ``params`` at each new best; return a result dict.
-
-    The best parameters go to ``model_file`` (``.npz``, with ``meta`` and the
-    scores); with ``plot``, the learning curve goes beside it as
-    ``<model>_curve.png``.  Returns the :class:`TrainingResult` fields plus
-    ``model_file`` and ``plot_file`` (None without a plot).
+    ``where`` says in the log where in the epoch it happened
+    (e.g. ``', minibatch 5/100'``).  Shared by every loop that keeps the model
+    of the best validation error (early stopping, conjugate gradients).
     """
-    from dltutorials.support.model_files import save_params
-
-    model_file = Path(model_file)
-
-    def save_best(result):
-        save_params(model_file, params, best_validation_error=result.best_validation_error,
-                    test_error=result.test_error, **meta)
-
-    result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
-                            on_new_best=save_best, **loop_options)
-    logger.info('best model saved to %s', model_file)
-    plot_file = None
-    if plot and result.history:
-        from dltutorials.support.plotting import plot_learning_curve
-        plot_file = plot_learning_curve(
-            result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
-            title='%s on %s' % (meta.get('model', ''), Path(str(meta.get('dataset', ''))).name))
-    return dict(result.as_dict(), model_file=str(model_file),
-                plot_file=str(plot_file) if plot_file else None)
+    record = {'epoch': epoch, 'iteration': iteration,
+              'validation_error': validation_error, 'test_error': None}
+    result.history.append(record)
+    if validation_error >= result.best_validation_error:
+        return False
+    result.best_validation_error = validation_error
+    result.best_iteration = iteration
+    result.test_error = record['test_error'] = float(test_fn())
+    logger.info('     epoch %i%s, test error of best model %.2f %%',
+                epoch, where, result.test_error * 100)
+    return True
 
 
-def check_positive(**values):
-    """Raise HyperparameterError naming the first of ``values`` that is not > 0."""
-    for name, value in values.items():
-        if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-            raise HyperparameterError('%s must be a positive number, got %r' % (name, value))
+def log_summary(result):
+    """The loop's last two log lines: best scores, and where the time went."""
+    logger.info('Optimization complete with best validation score of %.2f %%, '
+                'with test performance %.2f %%',
+                result.best_validation_error * 100, result.test_error * 100)
+    logger.info('The code ran for %d epochs (%d minibatches, stopped by %s) in %.1f s, '
+                '%.2f s per epoch', result.epochs, result.iterations, result.stopped_by,
+                result.seconds, result.seconds / max(result.epochs, 1))
+
+
+def new_result():
+    """A :class:`TrainingResult` before any training: no best model yet."""
+    return TrainingResult(best_validation_error=math.inf, test_error=math.nan,
+                          best_iteration=-1, epochs=0, iterations=0, seconds=0.0,
+                          stopped_by='n_epochs')
 
 
 def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
@@ -195,17 +177,11 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     A Ctrl-C stops training cleanly: the result so far is returned with
     ``stopped_by='interrupted'``, and whatever ``on_new_best`` saved is kept.
     """
-    check_positive(n_train_batches=n_train_batches, n_epochs=n_epochs, patience=patience,
-                   patience_increase=patience_increase,
-                   improvement_threshold=improvement_threshold)
     if validation_frequency is None:
         validation_frequency = min(n_train_batches, max(patience // 2, 1))
-    check_positive(validation_frequency=validation_frequency)
     max_iterations = n_epochs * n_train_batches
 
-    result = TrainingResult(best_validation_error=math.inf, test_error=math.nan,
-                            best_iteration=-1, epochs=0, iterations=0, seconds=0.0,
-                            stopped_by='n_epochs')
+    result = new_result()
     start = clock()
     done = False
     try:
@@ -219,28 +195,20 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
 
                 if (iteration + 1) % validation_frequency == 0:
                     validation_error = float(validate_fn())
-                    record = {'epoch': epoch, 'iteration': iteration,
-                              'validation_error': validation_error, 'test_error': None}
-                    result.history.append(record)
                     elapsed = clock() - start
                     left = elapsed / (iteration + 1) * (min(max_iterations, patience + 1)
                                                         - iteration - 1)
-                    logger.info('epoch %i, minibatch %i/%i, validation error %.2f %% '
+                    where = ', minibatch %i/%i' % (minibatch_index + 1, n_train_batches)
+                    logger.info('epoch %i%s, validation error %.2f %% '
                                 '(%.1f s elapsed, about %.0f s left)',
-                                epoch, minibatch_index + 1, n_train_batches,
-                                validation_error * 100, elapsed, max(left, 0.0))
-
-                    if validation_error < result.best_validation_error:
-                        if validation_error < (result.best_validation_error
-                                               * improvement_threshold):
-                            patience = max(patience, iteration * patience_increase)
-                        result.best_validation_error = validation_error
-                        result.best_iteration = iteration
-                        result.test_error = record['test_error'] = float(test_fn())
+                                epoch, where, validation_error * 100, elapsed, max(left, 0.0))
+                    # A significant improvement extends patience (before the
+                    # best score is replaced by this one).
+                    if validation_error < result.best_validation_error * improvement_threshold:
+                        patience = max(patience, iteration * patience_increase)
+                    if record_validation(result, validation_error, test_fn, epoch, iteration,
+                                         where):
                         result.seconds = clock() - start
-                        logger.info('     epoch %i, minibatch %i/%i, test error of best '
-                                    'model %.2f %%', epoch, minibatch_index + 1,
-                                    n_train_batches, result.test_error * 100)
                         if on_new_best is not None:
                             on_new_best(result)
 
@@ -252,13 +220,7 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
         result.stopped_by = 'interrupted'
         logger.warning('interrupted in epoch %i; keeping the best model so far', result.epochs)
     result.seconds = clock() - start
-
-    logger.info('Optimization complete with best validation score of %.2f %%, '
-                'with test performance %.2f %%',
-                result.best_validation_error * 100, result.test_error * 100)
-    logger.info('The code ran for %d epochs (%d minibatches, stopped by %s) in %.1f s, '
-                '%.2f s per epoch', result.epochs, result.iterations, result.stopped_by,
-                result.seconds, result.seconds / max(result.epochs, 1))
+    log_summary(result)
     return result
 
 
@@ -276,13 +238,6 @@ class PretrainingResult:
 
     def as_dict(self):
         return dataclasses.asdict(self)
-
-
-def check_non_negative_int(**values):
-    """Raise HyperparameterError naming the first of ``values`` that is not an int >= 0."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise HyperparameterError('%s must be a whole number >= 0, got %r' % (name, value))
 
 
 def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_arguments=None,
@@ -312,8 +267,6 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
     A Ctrl-C ends pre-training at once with ``stopped_by='interrupted'``;
     what the layers learnt so far is kept in their parameters.
     """
-    check_positive(n_train_batches=n_train_batches)
-    check_non_negative_int(pretraining_epochs=pretraining_epochs)
     n_layers = len(pretraining_fns)
     layer_arguments = [{}] * n_layers if layer_arguments is None else list(layer_arguments)
     labels = ['Pre-training layer %d' % k for k in range(n_layers)] if labels is None \

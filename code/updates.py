@@ -6,9 +6,8 @@ pass to ``theano.function(..., updates=...)``; the order is the order of
 """
 from collections import OrderedDict
 
+# Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T
-
-from dltutorials.support.errors import HyperparameterError
 
 
 def gradients(cost_or_grads, params):
@@ -35,8 +34,6 @@ def sgd(cost_or_grads, params, learning_rate):
     -------
     OrderedDict {param: updated param expression}
     """
-    if not isinstance(learning_rate, T.Variable) and not learning_rate > 0:
-        raise HyperparameterError('learning_rate must be positive, got %r' % (learning_rate,))
     grads = gradients(cost_or_grads, params)
     return OrderedDict((param, param - T.cast(learning_rate, param.dtype) * grad)
                        for param, grad in zip(params, grads))

@@ -66,3 +66,12 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip('../shared/data is not present')
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def output_dir(tmp_path):
+    """Every test writes its model files and pictures into its own ``tmp_path``, never ``results/``."""
+    from dltutorials.support.runs import run_options
+
+    with run_options(output_dir=tmp_path):
+        yield tmp_path

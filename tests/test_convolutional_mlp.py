@@ -6,8 +6,9 @@ from scipy.signal import correlate2d
 from dltutorials.support.engine import T, change_flags, theano
 
 from conftest import make_digits
+from dltutorials import load_model
 from dltutorials.convolutional_mlp import (LeNet5, LeNetConvPoolLayer, build_lenet_functions,
-                                           evaluate_lenet5, load_lenet5, main, predict)
+                                           evaluate_lenet5, load_lenet5, main)
 from dltutorials.support.errors import HyperparameterError, ModelFileError
 from dltutorials.logistic_sgd import load_data
 
@@ -85,8 +86,13 @@ def test_lenet_shapes_params_and_partial_batches():
     for n in (3, 7):   # no fixed batch size: a partial last minibatch works
         assert probabilities(numpy.zeros((n, 784), theano.config.floatX)).shape == (n, 10)
     assert repr(model) == 'LeNet5(nkerns=(4, 6), n_hidden=500, n_out=10)'
-    with pytest.raises(HyperparameterError, match='nkerns'):
-        LeNet5(numpy.random.RandomState(0), x, nkerns=(20,))
+
+
+
+@pytest.mark.parametrize('bad', [(20,), (20, 0), (20, 50, 10), 20, (20, 5.5)])
+def test_nonsense_numbers_of_filters_are_refused_before_the_data_is_read(bad):
+    with pytest.raises(HyperparameterError, match='nkerns must be two positive integers'):
+        evaluate_lenet5(nkerns=bad, dataset='no such file')
 
 
 def test_training_lowers_the_cost(tiny_pkl):
@@ -101,17 +107,21 @@ def test_training_lowers_the_cost(tiny_pkl):
     assert validate_fn() < 0.2
 
 
-def test_save_load_round_trip_and_mismatch(tiny_pkl, tmp_path, capsys):
-    result = evaluate_lenet5(n_epochs=2, dataset=str(tiny_pkl), nkerns=(4, 6), batch_size=50,
-                             output_dir=str(tmp_path), plot=False)
+def test_the_loaded_model_predicts_as_the_trained_one_and_mismatches_are_named(tiny_pkl,
+                                                                              tmp_path):
+    result = evaluate_lenet5(n_epochs=2, dataset=str(tiny_pkl), nkerns=(4, 6), batch_size=50)
     assert result['epochs'] == 2
-    first = predict(tmp_path / 'convolutional_mlp.npz', dataset=str(tiny_pkl))
+    trained = result['model'].network
+    images = make_digits(200, seed=7)[0].astype(theano.config.floatX)
+    expected = theano.function([trained.input], trained.y_pred)(images)
     classifier, x = load_lenet5(tmp_path / 'convolutional_mlp.npz')
-    again = theano.function([x], classifier.y_pred)(
-        make_digits(100, seed=3)[0][:10].astype(theano.config.floatX))
-    numpy.testing.assert_array_equal(first, again)
+    assert classifier.nkerns == (4, 6)
+    numpy.testing.assert_array_equal(theano.function([x], classifier.y_pred)(images), expected)
+    numpy.testing.assert_array_equal(
+        load_model(tmp_path / 'convolutional_mlp.npz').predict(images), expected)
     from dltutorials.support.model_files import save_params
-    save_params(tmp_path / 'wrong.npz', classifier.params, nkerns=[5, 6])
+    save_params(tmp_path / 'wrong.npz', classifier.params, model='LeNet5',
+                architecture=dict(nkerns=[5, 6]))
     with pytest.raises(ModelFileError, match=r'has shape \(6, 4, 5, 5\) in the file, '
                                              r'\(6, 5, 5, 5\) in the model'):
         load_lenet5(tmp_path / 'wrong.npz')

@@ -5,7 +5,8 @@ import pytest
 from dltutorials.support.engine import T, change_flags, theano
 
 from conftest import make_digits
-from dltutorials.dA import build_dA_function, dA, load_dA, main, test_dA, train_dA
+from dltutorials import dA as dA_module
+from dltutorials.dA import build_dA_function, dA, load_dA, main, train_dA
 from dltutorials.data_loading import load_data
 from dltutorials.support.errors import HyperparameterError
 
@@ -100,8 +101,8 @@ def test_reconstruction_cost_falls_on_a_tiny_set(tiny_pkl, corruption_level):
 
 def test_test_dA_writes_both_filter_images_into_a_new_folder(tiny_pkl, tmp_path):
     folder = tmp_path / 'plots' / 'dA'
-    results = test_dA(learning_rate=0.1, training_epochs=2, dataset=str(tiny_pkl),
-                      batch_size=20, output_folder=str(folder), n_hidden=25)
+    results = dA_module.test_dA(learning_rate=0.1, training_epochs=2, dataset=str(tiny_pkl),
+                                batch_size=20, output_folder=str(folder), n_hidden=25)
     assert sorted(results) == [0.0, 0.3]
     for percent in (0, 30):
         image = folder / ('filters_corruption_%d.png' % percent)
@@ -123,7 +124,7 @@ def test_test_dA_writes_both_filter_images_into_a_new_folder(tiny_pkl, tmp_path)
 ])
 def test_nonsense_hyperparameters_are_refused(tiny_pkl, tmp_path, kwargs, message):
     with pytest.raises(HyperparameterError, match=message):
-        train_dA(dataset=str(tiny_pkl), output_dir=str(tmp_path), **kwargs)
+        train_dA(dataset=str(tiny_pkl), **kwargs)
 
 
 def test_quick_mode_end_to_end_from_the_command_line(tiny_pkl, tmp_path, capsys):
@@ -156,7 +157,6 @@ def test_the_cost_stays_finite_when_the_reconstruction_saturates():
 
 def test_an_interrupted_training_is_saved_and_drawn_before_stopping(tiny_pkl, tmp_path,
                                                                      monkeypatch):
-    import dltutorials.dA as dA_module
     from dltutorials.training import PretrainingResult
     monkeypatch.setattr(dA_module, 'pretrain_layers', lambda *args, **kwargs: PretrainingResult(
         costs=[[500.0]], seconds=[0.1], stopped_by='interrupted'))

@@ -42,8 +42,7 @@ def test_gradient_matches_finite_differences(tiny_pkl):
 
 
 def test_cg_training_reaches_a_low_error_and_saves_a_loadable_model(tiny_pkl, tmp_path):
-    result = cg_optimization_mnist(n_epochs=10, mnist_pkl_gz=str(tiny_pkl),
-                                   output_dir=str(tmp_path))
+    result = cg_optimization_mnist(n_epochs=10, mnist_pkl_gz=str(tiny_pkl))
     assert result['epochs'] <= 10
     assert result['best_validation_error'] < 0.05 and result['test_error'] < 0.05
     errors = [h['validation_error'] for h in result['history']]

@@ -5,6 +5,7 @@ import pytest
 from dltutorials.support.engine import T, theano
 
 from dltutorials.support.errors import HyperparameterError, ModelFileError
+from dltutorials.support.runs import run_options
 from dltutorials.logistic_sgd import (LogisticRegression, build_sgd_functions, load_data,
                                       main, predict, sgd_optimization_mnist)
 
@@ -92,7 +93,7 @@ def test_training_lowers_the_cost_and_the_error(tiny_pkl):
 
 def test_sgd_optimization_trains_saves_and_predicts(tiny_pkl, tmp_path, capsys):
     result = sgd_optimization_mnist(learning_rate=0.13, n_epochs=5, dataset=str(tiny_pkl),
-                                    batch_size=50, output_dir=str(tmp_path))
+                                    batch_size=50)
     assert result['stopped_by'] == 'n_epochs' and result['epochs'] == 5
     assert result['best_validation_error'] < 0.05 and result['test_error'] < 0.05
     assert (tmp_path / 'logistic_sgd.npz').exists()
@@ -105,8 +106,7 @@ def test_sgd_optimization_trains_saves_and_predicts(tiny_pkl, tmp_path, capsys):
 def test_predict_on_image_files(tiny_pkl, tmp_path, capsys):
     from PIL import Image
     from conftest import make_digits
-    sgd_optimization_mnist(n_epochs=5, dataset=str(tiny_pkl), batch_size=50,
-                           output_dir=str(tmp_path))
+    sgd_optimization_mnist(n_epochs=5, dataset=str(tiny_pkl), batch_size=50)
     images, labels = make_digits(3, seed=9)
     paths = []
     for i, image in enumerate(images):
@@ -121,7 +121,8 @@ def test_a_model_file_for_another_architecture_is_refused(tmp_path):
     from dltutorials.support.model_files import save_params
     wrong = [theano.shared(numpy.zeros((784, 500), floatX), name='W'),
              theano.shared(numpy.zeros(500, floatX), name='b')]
-    save_params(tmp_path / 'm.npz', wrong)     # no meta: predict assumes 784 -> 10
+    save_params(tmp_path / 'm.npz', wrong, model='LogisticRegression',
+                architecture=dict(n_in=784, n_out=10))
     with pytest.raises(ModelFileError, match=r'parameter 0 \(W\) has shape \(784, 500\)'):
         predict(tmp_path / 'm.npz')
 
@@ -133,7 +134,7 @@ def test_a_model_file_for_another_architecture_is_refused(tmp_path):
 ])
 def test_nonsense_hyperparameters_are_refused(tiny_pkl, tmp_path, kwargs, message):
     with pytest.raises(HyperparameterError, match=message):
-        sgd_optimization_mnist(dataset=str(tiny_pkl), output_dir=str(tmp_path), **kwargs)
+        sgd_optimization_mnist(dataset=str(tiny_pkl), **kwargs)
 
 
 def test_command_line_trains_then_predicts(tiny_pkl, tmp_path, capsys):
@@ -179,13 +180,13 @@ def test_the_script_runs_as_users_run_it(tiny_pkl, tmp_path):
 
 
 def test_quick_mode_runs_one_minibatch_per_phase_and_plots(tiny_pkl, tmp_path):
-    result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50, quick=True,
-                                    output_dir=str(tmp_path))
+    with run_options(quick=True):
+        result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50)
     assert result['iterations'] == 1 and result['epochs'] == 1 and len(result['history']) == 1
     assert result['plot_file'] == str(tmp_path / 'logistic_sgd_curve.png')
     assert (tmp_path / 'logistic_sgd_curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50, quick=True,
-                                    output_dir=str(tmp_path / 'b'), plot=False)
+    with run_options(quick=True, plot=False, output_dir=tmp_path / 'b'):
+        result = sgd_optimization_mnist(dataset=str(tiny_pkl), batch_size=50)
     assert result['plot_file'] is None and not (tmp_path / 'b' / 'logistic_sgd_curve.png').exists()
 
 

@@ -9,8 +9,7 @@ pytestmark = pytest.mark.slow
 
 def test_logistic_sgd_on_the_8k_digits(shared_data, tmp_path):
     # An independent implementation of the same recipe ends at 9.3 %.
-    result = sgd_optimization_mnist(dataset=str(shared_data / 'mnist_8k.pkl.gz'),
-                                    output_dir=str(tmp_path))
+    result = sgd_optimization_mnist(dataset=str(shared_data / 'mnist_8k.pkl.gz'))
     assert result['stopped_by'] == 'patience'
     assert result['test_error'] <= 0.095
     assert len(predict(result['model_file'], str(shared_data / 'mnist_8k.pkl.gz'))) == 10
@@ -18,30 +17,27 @@ def test_logistic_sgd_on_the_8k_digits(shared_data, tmp_path):
 
 def test_logistic_sgd_on_full_fashion_mnist(shared_data, tmp_path):
     # Independent implementation: 16.0 % after 61 epochs; scikit-learn's published 84.2 % accuracy.
-    result = sgd_optimization_mnist(dataset=str(shared_data / 'fashion-mnist'),
-                                    output_dir=str(tmp_path))
+    result = sgd_optimization_mnist(dataset=str(shared_data / 'fashion-mnist'))
     assert result['test_error'] <= 0.165
     assert 40 <= result['epochs'] <= 100
 
 
 def test_logistic_cg_on_the_8k_digits(shared_data, tmp_path):
-    result = cg_optimization_mnist(n_epochs=50, mnist_pkl_gz=str(shared_data / 'mnist_8k.pkl.gz'),
-                                   output_dir=str(tmp_path))
+    result = cg_optimization_mnist(n_epochs=50, mnist_pkl_gz=str(shared_data / 'mnist_8k.pkl.gz'))
     assert result['test_error'] <= 0.11
 
 
 def test_mlp_on_the_8k_digits(shared_data, tmp_path):
     from dltutorials.mlp import test_mlp
     # The tutorial's settings; an independent implementation ends near 9.5 %.
-    result = test_mlp(dataset=str(shared_data / 'mnist_8k.pkl.gz'), output_dir=str(tmp_path))
+    result = test_mlp(dataset=str(shared_data / 'mnist_8k.pkl.gz'))
     assert result['test_error'] <= 0.105
 
 
 def test_lenet_on_the_8k_digits(shared_data, tmp_path):
     from dltutorials.convolutional_mlp import evaluate_lenet5
     # The tutorial's settings; an independent implementation ends at 2.5 %.
-    result = evaluate_lenet5(dataset=str(shared_data / 'mnist_8k.pkl.gz'),
-                             output_dir=str(tmp_path))
+    result = evaluate_lenet5(dataset=str(shared_data / 'mnist_8k.pkl.gz'))
     assert result['test_error'] <= 0.03
 
 
@@ -58,12 +54,14 @@ def test_dA_filters_on_the_8k_digits(shared_data, tmp_path):
 
 def test_sda_pretraining_beats_random_initialisation_on_the_8k_digits(shared_data, tmp_path):
     from dltutorials.SdA import train_sda
+    from dltutorials.support.runs import run_options
     # The script's settings; an independent implementation of the same recipe:
     # 5.3 % pre-trained against 6.3 % from random initialisation.
     dataset = str(shared_data / 'mnist_8k.pkl.gz')
-    pretrained = train_sda(dataset=dataset, output_dir=str(tmp_path / 'pretrained'))
-    random_start = train_sda(dataset=dataset, pretraining_epochs=0,
-                             output_dir=str(tmp_path / 'random'))
+    with run_options(output_dir=tmp_path / 'pretrained'):
+        pretrained = train_sda(dataset=dataset)
+    with run_options(output_dir=tmp_path / 'random'):
+        random_start = train_sda(dataset=dataset, pretraining_epochs=0)
     assert pretrained['test_error'] <= 0.055
     assert pretrained['test_error'] < random_start['test_error'] - 0.005
 
@@ -72,7 +70,7 @@ def test_sda_on_full_fashion_mnist(shared_data, tmp_path):
     from dltutorials.SdA import train_sda
     # Independent implementation: 11.82 % (12.24 % from random initialisation).
     result = train_sda(dataset=str(shared_data / 'fashion-mnist'), pretraining_epochs=3,
-                       training_epochs=30, output_dir=str(tmp_path))
+                       training_epochs=30)
     assert result['test_error'] <= 0.123
 
 

@@ -1,68 +1,89 @@
 """What every tutorial script's command line shares: flags, logging, clean errors.
 
-Scripts keep one convention: flags spelled like the entry point's keyword
-arguments with dashes (``--learning-rate``), defaults shown in ``--help``,
-plus ``--dataset``, ``--seed`` and ``--output-dir``.  Bad input ends the
-script with one ``error: ...`` line on stderr and exit status 2.
+Scripts keep one convention: flags spelled like the training function's
+keyword arguments with dashes (``--learning-rate`` for ``learning_rate``),
+defaults shown in ``--help``, plus the run's own flags (``--output-dir``,
+``--quick``, ``--no-plot``, ``--quiet``) and the two that use a saved model
+instead of training (``--predict``, ``--evaluate``).  :func:`main` turns
+the rest into keyword arguments: ``train(**vars(args))``.  Bad input ends
+the script with one ``error: ...`` line on stderr and exit status 2.
 """
 import argparse
 import logging
-import math
 import sys
 from pathlib import Path
 
+import numpy
+
+from dltutorials.support import checks
 from dltutorials.support.errors import TutorialError
+from dltutorials.support.runs import run_options
 
 logger = logging.getLogger(__name__)
 
+#: argparse types, each refusing what is outside its range with a clear message
+#: (the rules that also check the training functions' keyword arguments).
+positive_int = checks.positive_int.parse
+non_negative_int = checks.non_negative_int.parse
+positive_float = checks.positive.parse
+non_negative_float = checks.non_negative.parse
+fraction = checks.fraction.parse
+seed = checks.seed.parse
 
-def _number_type(convert, accept, requirement):
-    """An argparse type: ``convert(text)``, refused unless ``accept(value)``."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError('%r is not %s' % (text, requirement)) from None
-        if not (math.isfinite(value) and accept(value)):
-            raise argparse.ArgumentTypeError('must be %s, got %s' % (requirement, text))
-        return value
-    parse.__name__ = requirement.replace(' ', '_')
-    return parse
+#: Flags that say how to run, not what to train: they never reach the training function.
+RUN_FLAGS = ('output_dir', 'quick', 'no_plot', 'quiet', 'predict', 'evaluate')
 
 
-#: argparse types, each refusing what is outside its range with a clear message.
-positive_int = _number_type(int, lambda v: v > 0, 'a positive integer')
-non_negative_int = _number_type(int, lambda v: v >= 0, 'an integer >= 0')
-positive_float = _number_type(float, lambda v: v > 0, 'a positive number')
-non_negative_float = _number_type(float, lambda v: v >= 0, 'a number >= 0')
-fraction = _number_type(float, lambda v: 0 <= v < 1, 'a fraction in [0, 1)')
+def build_parser(description, dataset='mnist.pkl.gz', seed_default=None):
+    """An ArgumentParser with the flags every script has; add the model's own to it.
 
-
-def build_parser(description, dataset='mnist.pkl.gz', output_dir='results'):
-    """An ArgumentParser with the flags every script has; add the model's own to it."""
+    ``--seed`` is there when the model draws random numbers (``seed_default``).
+    """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--dataset', default=dataset,
                         help='a .pkl.gz file, a folder of IDX files, or one of the names '
                              'mnist.pkl.gz, mnist, fashion-mnist')
-    parser.add_argument('--seed', type=int, default=1234,
-                        help='seed of the random number generators')
-    parser.add_argument('--output-dir', default=output_dir,
+    if seed_default is not None:
+        parser.add_argument('--seed', type=seed, default=seed_default,
+                            help='seed of the random number generators')
+    parser.add_argument('--output-dir', default='results',
                         help='folder for the saved model and plots')
     parser.add_argument('--quiet', action='store_true', help='log warnings only')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: one minibatch of each split, one epoch')
+    parser.add_argument('--no-plot', action='store_true',
+                        help='do not write the learning-curve and filter images')
+    use = parser.add_mutually_exclusive_group()
+    use.add_argument('--predict', nargs='*', metavar='IMAGE',
+                     help='instead of training, load the saved model from --output-dir and '
+                          'classify these image files (none: the first 10 test images)')
+    use.add_argument('--evaluate', action='store_true',
+                     help='instead of training, load the saved model from --output-dir and '
+                          'report its error rate and confusion matrix on the test split of '
+                          '--dataset')
     return parser
 
 
 class _ScriptHandler(logging.StreamHandler):
-    """The handler a script puts on the ``dltutorials`` logger (one at most)."""
+    """The handler a script puts on the ``dltutorials`` logger (one at most).
+
+    It writes to whatever ``sys.stderr`` is when a line is logged, so a
+    script's ``main`` called from a test (whose captured stderr is closed
+    afterwards) does not leave a handler on a closed stream.
+    """
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience):
-    """The flags of every script that trains with early stopping, with the model's defaults.
-
-    ``--learning-rate``, ``--n-epochs``, ``--batch-size``, ``--patience``, and
-    those of :func:`add_run_arguments`.
-    """
+    """The flags of every script that trains with early stopping, with the model's defaults."""
     parser.add_argument('--learning-rate', type=positive_float, default=learning_rate,
                         help='SGD step size')
     parser.add_argument('--n-epochs', type=positive_int, default=n_epochs,
@@ -71,18 +92,6 @@ def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience
                         help='examples per minibatch')
     parser.add_argument('--patience', type=positive_int, default=patience,
                         help='minibatches to look at before stopping without improvement')
-    add_run_arguments(parser)
-
-
-def add_run_arguments(parser):
-    """``--quick``, ``--no-plot``, ``--predict``: flags of every script that saves a classifier."""
-    parser.add_argument('--quick', action='store_true',
-                        help='smoke test: one minibatch of each split, one epoch')
-    parser.add_argument('--no-plot', action='store_true',
-                        help='do not write the learning-curve image')
-    parser.add_argument('--predict', nargs='*', metavar='IMAGE',
-                        help='instead of training, load the saved model from --output-dir and '
-                             'classify these image files (none: the first 10 test images)')
 
 
 def setup_logging(quiet=False):
@@ -96,7 +105,7 @@ def setup_logging(quiet=False):
         script_logger = logging.getLogger(name)
         for handler in [h for h in script_logger.handlers if isinstance(h, _ScriptHandler)]:
             script_logger.removeHandler(handler)
-        handler = _ScriptHandler(sys.stderr)
+        handler = _ScriptHandler()
         handler.setFormatter(logging.Formatter('%(message)s'))
         script_logger.addHandler(handler)
         script_logger.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -106,28 +115,98 @@ def run(task, quiet=False):
     """Run ``task()`` for a script; return the process exit status.
 
     0 on success; 2 with a one-line ``error:`` message for bad input (a
-    :class:`~dltutorials.support.errors.TutorialError`); 130 on Ctrl-C.
+    :class:`~dltutorials.support.errors.TutorialError`); 130 on Ctrl-C, also
+    when the training loop caught it and returned what it had.
     """
     setup_logging(quiet)
     try:
-        task()
+        result = task()
     except TutorialError as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+    if isinstance(result, dict) and result.get('stopped_by') == 'interrupted':
+        print('interrupted', file=sys.stderr)
+        return 130
     return 0
 
 
-def train_or_predict(args, train, predict, model_file):
-    """Run a training script: with --predict, ``predict(saved model, dataset, images)``, else ``train()``.
+def main(parser, train, model_file, argv=None, output_dir_keyword=None):
+    """A tutorial script: parse ``argv``, then train, or predict or evaluate with the saved model.
 
-    Returns the exit status, as :func:`run`.
+    ``train`` is called with the parsed flags as keyword arguments (those
+    of :data:`RUN_FLAGS` excepted), inside :func:`run_options` made of them;
+    ``output_dir_keyword`` also passes ``--output-dir`` to it under that
+    name.  ``model_file`` is the name of the file the script saves (in the
+    output folder), used by ``--predict`` and ``--evaluate``.  Returns the
+    exit status, as :func:`run`.
     """
+    arguments = vars(parser.parse_args(argv))
+    options = {name: arguments.pop(name) for name in RUN_FLAGS}
+    if output_dir_keyword:
+        arguments[output_dir_keyword] = options['output_dir']
+    saved_model = Path(options['output_dir']) / model_file
+
     def task():
-        if args.predict is not None:
-            predict(Path(args.output_dir) / model_file, args.dataset, args.predict)
-        else:
-            train()
-    return run(task, args.quiet)
+        with run_options(output_dir=options['output_dir'], quick=options['quick'],
+                         plot=not options['no_plot']):
+            if options['predict'] is not None:
+                return report_predictions(saved_model, arguments['dataset'], options['predict'])
+            if options['evaluate']:
+                return report_evaluation(saved_model, arguments['dataset'])
+            return train(**arguments)
+    return run(task, options['quiet'])
+
+
+def report_predictions(model_file, dataset='mnist.pkl.gz', images=None, n=10):
+    """Classify image files, or the first ``n`` test images of ``dataset``; print and return."""
+    from dltutorials.support.datasets import load_arrays
+    from dltutorials.support.models import as_images, load_model
+
+    model = load_model(model_file)
+    names = images or ['test image %d' % i for i in range(n)]
+    pixels = images or load_arrays(dataset)[2][0][:n]
+    predicted = model.predict(pixels)
+    if not model.is_classifier:
+        # A dA's prediction is a reconstruction: say how far each is from its image.
+        difference = numpy.abs(predicted - as_images(pixels)).mean(axis=1)
+        for name, value in zip(names, difference):
+            print('%s: mean absolute reconstruction error %.3f' % (name, value))
+    elif images:
+        for name, label in zip(names, predicted):
+            print('%s: %s' % (name, label))
+    else:
+        print('Predicted values for the first %d examples in test set:' % len(predicted))
+        print(predicted)
+    return predicted
+
+
+def report_evaluation(model_file, dataset='mnist.pkl.gz'):
+    """Print the saved model's scores on the test split of ``dataset``; draw its confusion matrix.
+
+    The matrix goes beside the model as ``<model>_confusion.png``.  Returns
+    the scores (see :meth:`~dltutorials.support.models.Model.evaluate`).
+    """
+    from dltutorials.support.models import load_model
+    from dltutorials.support.plotting import plot_confusion_matrix
+
+    model = load_model(model_file)
+    scores = model.evaluate(dataset)
+    if not model.is_classifier:
+        print('%s on the %d test images of %s: mean reconstruction cross-entropy %.2f'
+              % (model_file, scores['n_examples'], dataset, scores['reconstruction_cost']))
+        return scores
+    print('%s on the %d test images of %s: error rate %.2f %%'
+          % (model_file, scores['n_examples'], dataset, 100 * scores['error_rate']))
+    print('confusion matrix (rows: true class, columns: predicted class):')
+    confusion = scores['confusion']
+    print('      ' + ''.join('%6d' % k for k in range(len(confusion))))
+    for k, row in enumerate(confusion):
+        print('%6d' % k + ''.join('%6d' % count for count in row))
+    model_file = Path(model_file)
+    scores['plot_file'] = str(plot_confusion_matrix(
+        confusion, model_file.with_name(model_file.stem + '_confusion.png'),
+        title='%s on %s' % (model_file.name, Path(str(dataset)).name)))
+    return scores

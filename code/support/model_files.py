@@ -18,20 +18,34 @@ from dltutorials.support.errors import ModelFileError
 META_KEY = '__meta__'
 
 
-def _key(index, param):
-    return 'p%02d_%s' % (index, param.name or 'param')
+def _key(index, name):
+    return 'p%02d_%s' % (index, name or 'param')
+
+
+def _index(key):
+    """The position saved in a key written by :func:`_key` ('p07_W' -> 7, 'p100_b' -> 100)."""
+    return int(key[1:key.index('_')])
+
+
+def _plain(value):
+    """numpy scalars and arrays in ``meta`` as the Python numbers and lists JSON knows."""
+    if isinstance(value, (numpy.generic, numpy.ndarray)):
+        return value.tolist()
+    raise TypeError('%r cannot be saved in a model file' % (value,))
 
 
 def save_params(path, params, **meta):
-    """Write the values of ``params`` (shared variables) to the ``.npz`` file ``path``.
+    """Write the values of ``params`` to the ``.npz`` file ``path``.
 
-    ``meta`` (JSON-serialisable: model name, sizes, scores) is stored beside
-    them and returned by :func:`read_params`.  Returns the path.
+    ``params`` are shared variables, or ``(name, array)`` pairs.  ``meta``
+    (JSON-serialisable: model name, sizes, scores) is stored beside them and
+    returned by :func:`read_params`.  Returns the path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {_key(i, p): p.get_value(borrow=True) for i, p in enumerate(params)}
-    arrays[META_KEY] = numpy.array(json.dumps(meta))
+    pairs = [p if isinstance(p, tuple) else (p.name, p.get_value(borrow=True)) for p in params]
+    arrays = {_key(i, name): value for i, (name, value) in enumerate(pairs)}
+    arrays[META_KEY] = numpy.array(json.dumps(meta, default=_plain))
     fd, partial = tempfile.mkstemp(prefix=path.name + '.', suffix='.part', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as stream:
@@ -53,7 +67,12 @@ def read_params(path):
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ModelFileError('%s: not a readable .npz model file (%s)' % (path, err)) from None
     meta = json.loads(str(arrays.pop(META_KEY))) if META_KEY in arrays else {}
-    return [arrays[key] for key in sorted(arrays)], meta
+    try:
+        keys = sorted(arrays, key=_index)
+    except ValueError:
+        raise ModelFileError('%s: not a model file written by dltutorials (arrays %s)'
+                             % (path, ', '.join(sorted(arrays)))) from None
+    return [arrays[key] for key in keys], meta
 
 
 def load_params(path, params, saved=None):
@@ -82,24 +101,3 @@ def load_params(path, params, saved=None):
     for param, value in zip(params, values):
         param.set_value(value.astype(param.dtype))
     return meta
-
-
-def report_predictions(predict_fn, dataset='mnist.pkl.gz', images=None, n=10):
-    """Classify image files, or the first ``n`` test images of ``dataset``; print and return.
-
-    ``predict_fn`` maps a floatX matrix of images (one 784-pixel row each)
-    to their predicted classes: a compiled ``theano.function``.
-    """
-    from dltutorials.support.engine import theano
-    from dltutorials.support.datasets import load_arrays, read_images
-
-    if images:
-        predicted = predict_fn(read_images(images).astype(theano.config.floatX))
-        for path, label in zip(images, predicted):
-            print('%s: %d' % (path, label))
-    else:
-        test_x = load_arrays(dataset)[2][0][:n]
-        predicted = predict_fn(test_x.astype(theano.config.floatX))
-        print('Predicted values for the first %d examples in test set:' % len(test_x))
-        print(predicted)
-    return predicted

@@ -61,3 +61,35 @@ def save_filter_image(weights, path, img_shape=(28, 28), tile_shape=(10, 10)):
     Image.fromarray(tiles).save(path)
     logger.info('filters written to %s', path)
     return path
+
+
+def plot_confusion_matrix(confusion, path, title=''):
+    """Write the confusion matrix (rows: true class, columns: predicted) as an image; return the path.
+
+    Each cell shows its count; the colour is the fraction of the row, so the
+    classes a model confuses stand out whatever their sizes.
+    """
+    import matplotlib
+    matplotlib.use('Agg', force=False)
+    from matplotlib.figure import Figure
+
+    confusion = numpy.asarray(confusion)
+    fractions = confusion / numpy.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    figure = Figure(figsize=(6, 5.5))
+    axes = figure.subplots()
+    image = axes.imshow(fractions, cmap='Blues', vmin=0, vmax=1)
+    for (row, column), count in numpy.ndenumerate(confusion):
+        axes.text(column, row, str(count), ha='center', va='center', fontsize=7,
+                  color='white' if fractions[row, column] > 0.5 else 'black')
+    axes.set_xticks(range(confusion.shape[1]))
+    axes.set_yticks(range(confusion.shape[0]))
+    axes.set_xlabel('predicted class')
+    axes.set_ylabel('true class')
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, label='fraction of the true class')
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    logger.info('confusion matrix written to %s', path)
+    return path

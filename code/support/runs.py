@@ -1,0 +1,213 @@
+"""What a training run needs besides the model: options, checks, progress, files.
+
+The model modules' training functions take the model's own arguments only.
+Everything about *how* a run happens is here:
+
+* **run options** (:class:`RunOptions`): where files go, the ``--quick``
+  smoke test, whether to draw plots.  The command line sets them with
+  :func:`run_options`; from Python, the defaults apply, or::
+
+      with run_options(output_dir='my_results', plot=False):
+          train_mlp(n_epochs=5)
+
+* **the boundary** (:func:`entry_point`): a training function's arguments
+  are checked once, against the rules of :mod:`dltutorials.support.checks`,
+  and in a Python session where nobody set up logging (a notebook), its
+  progress is shown as it trains, unless ``verbose=False``;
+* **the data and the files** of a run: :func:`load_training_data`,
+  :func:`train_and_save` (the early-stopping loop, saving each new best model
+  and drawing the learning curve), :func:`save_filters`.
+"""
+import contextlib
+import dataclasses
+import functools
+import inspect
+import logging
+import sys
+from pathlib import Path
+
+from dltutorials.support.errors import HyperparameterError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a run happens (not what it trains)."""
+
+    output_dir: Path = Path('results')   # where model files and pictures go
+    quick: bool = False                  # smoke test: one minibatch per split, one epoch
+    plot: bool = True                    # draw learning curves and filters
+
+
+_current = [RunOptions()]
+
+
+def current_run():
+    """The :class:`RunOptions` in force."""
+    return _current[-1]
+
+
+@contextlib.contextmanager
+def run_options(**changes):
+    """Within the ``with`` block, the current run options with ``changes`` applied."""
+    if 'output_dir' in changes:
+        changes['output_dir'] = Path(changes['output_dir'])
+    _current.append(dataclasses.replace(current_run(), **changes))
+    try:
+        yield current_run()
+    finally:
+        _current.pop()
+
+
+def output_path(name):
+    """``name`` inside the run's output folder."""
+    return current_run().output_dir / name
+
+
+def epochs(n_epochs):
+    """``n_epochs``, or 1 in a quick run."""
+    return 1 if current_run().quick else n_epochs
+
+
+# --------------------------------------------------------------------------
+# The boundary: checked arguments, visible progress
+# --------------------------------------------------------------------------
+
+class _ProgressHandler(logging.StreamHandler):
+    """Prints the tutorials' log lines to whatever ``sys.stdout`` is at the time (a notebook's cell)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter('%(message)s'))
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def show_progress(verbose=True):
+    """Print the package's INFO lines if nobody has set up logging (``verbose=False``: warnings only).
+
+    Logging configured by the user (``logging.basicConfig``, a script's
+    handler, pytest's capture) is left alone: it decides.
+    """
+    package_logger = logging.getLogger('dltutorials')
+    ours = [h for h in package_logger.handlers if isinstance(h, _ProgressHandler)]
+    if not ours:
+        if package_logger.hasHandlers():
+            return
+        ours = [_ProgressHandler()]
+        package_logger.addHandler(ours[0])
+        package_logger.propagate = False
+    package_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def entry_point(**rules):
+    """Decorate a training function: check its arguments by ``rules``, then show its progress.
+
+    ``rules`` maps argument names to :class:`~dltutorials.support.checks.Rule`\\ s.
+    A bad value raises :class:`~dltutorials.support.errors.HyperparameterError`
+    naming it, before any data is loaded; sequences arrive as lists.  An
+    argument whose default is None may be None.  If the function has a
+    ``verbose`` argument, :func:`show_progress` follows it.
+    """
+    def decorate(function):
+        signature = inspect.signature(function)
+        unknown = set(rules) - set(signature.parameters)
+        if unknown:
+            raise TypeError('%s has no argument %s' % (function.__name__, ', '.join(unknown)))
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as err:
+                raise HyperparameterError('%s(): %s' % (function.__name__, err)) from None
+            bound.apply_defaults()
+            for name, rule in rules.items():
+                value = bound.arguments[name]
+                if not (value is None and signature.parameters[name].default is None):
+                    bound.arguments[name] = rule.check(name, value)
+            if 'verbose' in bound.arguments:
+                show_progress(bound.arguments['verbose'])
+            return function(*bound.args, **bound.kwargs)
+        return checked
+    return decorate
+
+
+# --------------------------------------------------------------------------
+# Data and files of a run
+# --------------------------------------------------------------------------
+
+def load_training_data(dataset, batch_size):
+    """``load_data(dataset)`` and the number of full training minibatches per epoch.
+
+    In a quick run each split keeps one minibatch.  Raises
+    HyperparameterError when ``batch_size`` exceeds the training set.
+    """
+    from dltutorials.data_loading import load_data, n_examples
+
+    datasets = load_data(dataset, limit=batch_size if current_run().quick else None)
+    n_train = n_examples(datasets[0][0])
+    if n_train < batch_size:
+        raise HyperparameterError('batch_size %d is larger than the %d training examples'
+                                  % (batch_size, n_train))
+    return datasets, n_train // batch_size
+
+
+def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                   model_file, architecture, dataset, **loop_options):
+    """Train ``network`` with early stopping; save each new best model; return a result dict.
+
+    The best parameters go to ``model_file`` in the run's output folder,
+    with ``architecture`` (the keyword arguments that rebuild ``network``)
+    and the scores; at the end they are put back into ``network``, so the
+    returned model is the best one, not the last.  With plots on, the
+    learning curve goes beside it as ``<model>_curve.png``.
+
+    Returns the :class:`~dltutorials.training.TrainingResult` fields plus
+    ``model_file``, ``plot_file`` (None without a plot) and ``model`` (a
+    :class:`~dltutorials.support.models.Model` of ``network``).
+    """
+    from dltutorials.support.models import Model, save_model
+    from dltutorials.training import early_stopping
+
+    model_file = output_path(model_file)
+    best_values = []
+
+    def save_best(result):
+        best_values[:] = [param.get_value() for param in network.params]
+        save_model(model_file, network, architecture, dataset=str(dataset),
+                   best_validation_error=result.best_validation_error,
+                   test_error=result.test_error)
+
+    result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, epochs(n_epochs),
+                            on_new_best=save_best, **loop_options)
+    for param, value in zip(network.params, best_values):
+        param.set_value(value)
+    if best_values:
+        logger.info('best model saved to %s', model_file)
+    plot_file = None
+    if current_run().plot and result.history:
+        from dltutorials.support.plotting import plot_learning_curve
+        plot_file = plot_learning_curve(
+            result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
+            title='%s on %s' % (type(network).__name__, Path(str(dataset)).name))
+    return dict(result.as_dict(), model_file=str(model_file) if best_values else None,
+                plot_file=str(plot_file) if plot_file else None, model=Model(network))
+
+
+def save_filters(weights, name):
+    """Draw ``weights`` (n_visible, n_hidden) as filters into ``name`` in the output folder.
+
+    Returns the path, or None when plots are off.
+    """
+    if not current_run().plot:
+        return None
+    from dltutorials.support.plotting import save_filter_image
+    return save_filter_image(weights, output_path(name))

@@ -1,0 +1,120 @@
+"""The boundary: one set of rules for keyword arguments and flags, run options, progress."""
+import argparse
+import re
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from conftest import REPO
+from dltutorials.support import checks
+from dltutorials.support.errors import HyperparameterError
+from dltutorials.support.runs import current_run, entry_point, run_options
+
+
+@pytest.mark.parametrize('rule, good', [
+    (checks.positive, [1, 0.5, numpy.float32(0.1), numpy.int64(3)]),
+    (checks.positive_int, [1, numpy.int64(20), numpy.uint8(3)]),
+    (checks.non_negative, [0, 0.0, numpy.float64(2.5)]),
+    (checks.fraction, [0, 0.3, numpy.float32(0.999)]),
+])
+def test_rules_accept_python_and_numpy_numbers(rule, good):
+    for value in good:
+        assert rule.check('x', value) == value
+
+
+@pytest.mark.parametrize('rule, bad', [
+    (checks.positive, [0, -1, float('nan'), float('inf'), '1', None, True]),
+    (checks.positive_int, [0, 2.0, numpy.float32(3), True, '3', -4]),
+    (checks.non_negative, [-1e-9, float('nan')]),
+    (checks.fraction, [1, 1.0, -0.1]),
+    (checks.sizes, [[], 5, [3, 0], [3.0], 'ab']),
+    (checks.two_sizes, [(20,), (20, 50, 1), (20, -5)]),
+])
+def test_rules_refuse_with_the_argument_named(rule, bad):
+    for value in bad:
+        with pytest.raises(HyperparameterError,
+                           match='^x must be %s, got' % re.escape(rule.requirement)):
+            rule.check('x', value)
+
+
+def test_sequence_rules_give_lists():
+    assert checks.sizes.check('s', (3, numpy.int64(4))) == [3, 4]
+    assert checks.sizes.check('s', numpy.array([5, 6])) == [5, 6]
+    assert checks.size_or_sizes.check('s', 7) == [7]
+
+
+def test_the_command_line_parses_with_the_same_rules():
+    assert checks.positive.parse('0.5') == 0.5 and checks.positive_int.parse('20') == 20
+    for rule, text, message in [(checks.positive, '0', 'must be a positive number, got 0'),
+                                (checks.positive_int, '2.5', "'2.5' is not a positive integer"),
+                                (checks.sizes, '-3', 'must be a positive integer, got -3'),
+                                (checks.fraction, 'nan', 'must be a fraction in')]:
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            rule.parse(text)
+
+
+def test_an_entry_point_checks_before_it_runs_and_passes_lists_on():
+    calls = []
+
+    @entry_point(rate=checks.positive, sizes=checks.sizes, patience=checks.positive_int)
+    def train(rate=0.1, sizes=(3, 4), patience=None):
+        calls.append((rate, sizes, patience))
+
+    train()
+    train(numpy.float32(0.5), numpy.array([2]), patience=numpy.int64(7))
+    assert calls == [(0.1, [3, 4], None), (0.5, [2], 7)]
+    with pytest.raises(HyperparameterError, match='rate must be a positive number, got -1'):
+        train(rate=-1)
+    with pytest.raises(HyperparameterError, match="unexpected keyword argument 'rte'"):
+        train(rte=0.1)
+    assert len(calls) == 2
+    with pytest.raises(TypeError, match='has no argument nope'):
+        entry_point(nope=checks.positive)(train)
+
+
+def test_run_options_nest_and_restore(tmp_path):
+    outer = current_run()
+    with run_options(quick=True):
+        with run_options(output_dir=tmp_path / 'x'):
+            assert current_run().quick and current_run().output_dir == tmp_path / 'x'
+        assert current_run().quick and current_run().output_dir == outer.output_dir
+    assert current_run() == outer
+
+
+PROGRAM = '''
+import sys
+from dltutorials.mlp import train_mlp
+result = train_mlp(n_epochs=2, dataset=sys.argv[1], batch_size=20, n_hidden=10,
+                   verbose=sys.argv[2] == 'yes')
+print('returned', round(result['test_error'], 3))
+'''
+
+
+@pytest.mark.parametrize('verbose', ['yes', 'no'])
+def test_a_fresh_python_session_shows_the_epochs_unless_told_not_to(tiny_pkl, tmp_path,
+                                                                     verbose):
+    done = subprocess.run([sys.executable, '-c', PROGRAM, str(tiny_pkl), verbose],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'returned' in done.stdout
+    shown = 'epoch 2, minibatch 15/15, validation error' in done.stdout
+    assert shown == (verbose == 'yes'), done.stdout
+    assert ('about' in done.stdout and 's left' in done.stdout) == (verbose == 'yes')
+    assert (tmp_path / 'results' / 'mlp.npz').exists()
+
+
+def test_python_started_in_the_repository_gets_the_standard_library_code_module():
+    # code/ is also the package dltutorials: "import code" there must still
+    # give the standard library's module (pdb and the interactive console use it).
+    done = subprocess.run([sys.executable, '-c',
+                           'import code, pdb; print(code.__file__); code.InteractiveConsole'],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith('code.py')
+    assert str(REPO) not in done.stdout
+    # ... and the tutorials still run as scripts from there.
+    done = subprocess.run([sys.executable, 'code/mlp.py', '--help'], capture_output=True,
+                          text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0 and '--n-hidden' in done.stdout, done.stderr
