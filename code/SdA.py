@@ -199,7 +199,12 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
     dataset : str
         a .pkl.gz file, a folder of IDX files, or a known name.
     batch_size : int
-    hidden_layers_sizes, corruption_levels : sequences, one entry per layer
+        examples per minibatch.
+    hidden_layers_sizes : sequence of int
+        hidden layer sizes, bottom first.
+    corruption_levels : sequence of float
+        each layer's corruption level in pre-training: the fraction of its
+        inputs set to 0.
     patience : int, optional
         minibatches to look at before stopping; default 10 epochs' worth.
     seed : int
@@ -275,31 +280,8 @@ def load_sda(model_file):
     return load_network(model_file, 'SdA')
 
 
-def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=89677)
-    parser.add_argument('--finetune-lr', type=command_line.positive_float, default=0.1,
-                        help='SGD step size of fine-tuning')
-    parser.add_argument('--pretraining-epochs', type=command_line.non_negative_int, default=15,
-                        help='pre-training epochs per layer (0: start from random weights)')
-    parser.add_argument('--pretrain-lr', type=command_line.positive_float, default=0.01,
-                        help='SGD step size of pre-training')
-    parser.add_argument('--training-epochs', type=command_line.positive_int, default=1000,
-                        help='the most fine-tuning epochs')
-    parser.add_argument('--batch-size', type=command_line.positive_int, default=20,
-                        help='examples per minibatch')
-    parser.add_argument('--hidden-layers-sizes', type=command_line.positive_int, nargs='+',
-                        default=[500, 500], help='hidden layer sizes, bottom first')
-    parser.add_argument('--corruption-levels', type=command_line.fraction, nargs='+',
-                        default=[0.1, 0.2], help='pre-training corruption of each layer')
-    # '%(default).0s' prints nothing, but stops argparse from adding '(default: None)'.
-    parser.add_argument('--patience', type=command_line.positive_int, default=None,
-                        help='minibatches to look at before stopping without improvement '
-                             '(default: 10 epochs)%(default).0s')
-    return parser
-
-
 def main(argv=None):
-    return command_line.main(build_parser(), train_sda, MODEL_FILE, argv)
+    return command_line.main(train_sda, MODEL_FILE, __doc__, argv)
 
 
 if __name__ == '__main__':

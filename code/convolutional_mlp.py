@@ -179,12 +179,15 @@ def evaluate_lenet5(learning_rate=0.1, n_epochs=200, dataset='mnist.pkl.gz', nke
     Parameters
     ----------
     learning_rate : float
+        SGD step size.
     n_epochs : int
+        the most passes over the training set.
     dataset : str
         a .pkl.gz file, a folder of IDX files, or a known name.
     nkerns : pair of int
         filters in the two convolutional layers (a list, as in the original, works too).
     batch_size : int
+        examples per minibatch.
     patience : int
         minibatches to look at before stopping without improvement.
     seed : int
@@ -224,17 +227,8 @@ def load_lenet5(model_file, input=None):
     return classifier, classifier.input
 
 
-def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=23455)
-    command_line.add_training_arguments(parser, learning_rate=0.1, n_epochs=200,
-                                        batch_size=500, patience=10000)
-    parser.add_argument('--nkerns', type=command_line.positive_int, nargs=2, default=[20, 50],
-                        metavar=('N1', 'N2'), help='filters in the two convolutional layers')
-    return parser
-
-
 def main(argv=None):
-    return command_line.main(build_parser(), evaluate_lenet5, MODEL_FILE, argv)
+    return command_line.main(evaluate_lenet5, MODEL_FILE, __doc__, argv)
 
 
 if __name__ == '__main__':

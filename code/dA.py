@@ -219,7 +219,9 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
                 filter_file=str(filter_file) if filter_file else None)
 
 
-@entry_point(corruption_levels=checks.fractions)
+@entry_point(learning_rate=checks.positive, training_epochs=checks.positive_int,
+             batch_size=checks.positive_int, corruption_levels=checks.fractions,
+             n_hidden=checks.positive_int, seed=checks.seed)
 def test_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch_size=20,
             output_folder='dA_plots', corruption_levels=(0.0, 0.3), n_hidden=500, seed=123,
             verbose=True):
@@ -228,7 +230,32 @@ def test_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batch
     Each trains for ``training_epochs`` from the same initial weights (same
     ``seed``); their models and filters go to ``output_folder`` (created if
     absent) as ``dA_corruption_0.npz``, ``filters_corruption_0.png`` and so
-    on.  Returns ``{corruption_level: result of train_dA}``.
+    on.
+
+    Parameters
+    ----------
+    learning_rate : float
+        SGD step size.
+    training_epochs : int
+        passes over the training set, for each corruption level.
+    dataset : str
+        a .pkl.gz file, a folder of IDX files, or a known name.
+    batch_size : int
+        examples per minibatch.
+    output_folder : str
+        where the models and filter images go.
+    corruption_levels : sequence of float
+        train one dA per level: the fraction of input pixels set to 0.
+    n_hidden : int
+        hidden units (filters).
+    seed : int
+        seeds the initial weights and the corruption.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
+
+    Returns
+    -------
+    dict: ``{corruption_level: result of train_dA}``.
     """
     start = time.perf_counter()
     results = {}
@@ -248,25 +275,9 @@ def load_dA(model_file, input=None):
     return load_network(model_file, 'dA', input)
 
 
-def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=123)
-    parser.add_argument('--learning-rate', type=command_line.positive_float, default=0.1,
-                        help='SGD step size')
-    parser.add_argument('--training-epochs', type=command_line.positive_int, default=15,
-                        help='passes over the training set, for each corruption level')
-    parser.add_argument('--batch-size', type=command_line.positive_int, default=20,
-                        help='examples per minibatch')
-    parser.add_argument('--corruption-levels', type=command_line.fraction, nargs='+',
-                        default=[0.0, 0.3], help='train one dA per level: the fraction of '
-                                                 'input pixels set to 0')
-    parser.add_argument('--n-hidden', type=command_line.positive_int, default=500,
-                        help='hidden units (filters)')
-    return parser
-
-
 def main(argv=None):
     # --predict and --evaluate use the last dA trained (the most corrupted, by default).
-    return command_line.main(build_parser(), test_dA, 'dA_corruption_30.npz', argv,
+    return command_line.main(test_dA, 'dA_corruption_30.npz', __doc__, argv,
                              output_dir_keyword='output_folder')
 
 

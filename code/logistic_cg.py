@@ -83,7 +83,18 @@ def build_cg_functions(classifier, theta, x, y, datasets, batch_size=600):
 def train_cg(n_epochs=50, dataset='mnist.pkl.gz', verbose=True):
     """Train logistic regression with ``scipy.optimize.fmin_cg`` for at most ``n_epochs`` iterations.
 
-    Returns a dict with the :class:`~dltutorials.training.TrainingResult`
+    Parameters
+    ----------
+    n_epochs : int
+        the most conjugate-gradient iterations.
+    dataset : str
+        a .pkl.gz file, a folder of IDX files, or a known name.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
+
+    Returns
+    -------
+    A dict with the :class:`~dltutorials.training.TrainingResult`
     fields (errors as fractions), ``model_file`` (``logistic_cg.npz`` in the
     output folder, the parameters with the best validation error, loadable
     as a :class:`~dltutorials.logistic_sgd.LogisticRegression`) and
@@ -156,15 +167,8 @@ def cg_optimization_mnist(n_epochs=50, mnist_pkl_gz='mnist.pkl.gz', **options):
     return train_cg(n_epochs, mnist_pkl_gz, **options)
 
 
-def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0])
-    parser.add_argument('--n-epochs', type=command_line.positive_int, default=50,
-                        help='the most conjugate-gradient iterations')
-    return parser
-
-
 def main(argv=None):
-    return command_line.main(build_parser(), train_cg, MODEL_FILE, argv)
+    return command_line.main(train_cg, MODEL_FILE, __doc__, argv)
 
 
 if __name__ == '__main__':

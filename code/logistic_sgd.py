@@ -178,15 +178,8 @@ def predict(model_file='results/' + MODEL_FILE, dataset='mnist.pkl.gz', images=N
     return command_line.report_predictions(model_file, dataset, images, n)
 
 
-def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0])
-    command_line.add_training_arguments(parser, learning_rate=0.13, n_epochs=1000,
-                                        batch_size=600, patience=5000)
-    return parser
-
-
 def main(argv=None):
-    return command_line.main(build_parser(), sgd_optimization_mnist, MODEL_FILE, argv)
+    return command_line.main(sgd_optimization_mnist, MODEL_FILE, __doc__, argv)
 
 
 if __name__ == '__main__':

@@ -171,12 +171,15 @@ def train_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
     Parameters
     ----------
     learning_rate : float
+        SGD step size.
     L1_reg, L2_reg : float
         weights of the L1 and squared-L2 penalties in the cost (>= 0).
     n_epochs : int
+        the most passes over the training set.
     dataset : str
         a .pkl.gz file, a folder of IDX files, or a known name.
     batch_size : int
+        examples per minibatch.
     n_hidden : int or list of int
         hidden layer size(s).
     patience : int
@@ -226,21 +229,8 @@ def load_mlp(model_file, input=None):
     return classifier, classifier.input
 
 
-def build_parser():
-    parser = command_line.build_parser(__doc__.split('\n')[0], seed_default=1234)
-    command_line.add_training_arguments(parser, learning_rate=0.01, n_epochs=1000,
-                                        batch_size=20, patience=10000)
-    parser.add_argument('--L1-reg', type=command_line.non_negative_float, default=0.0,
-                        help='weight of the L1 penalty')
-    parser.add_argument('--L2-reg', type=command_line.non_negative_float, default=0.0001,
-                        help='weight of the squared L2 penalty')
-    parser.add_argument('--n-hidden', type=command_line.positive_int, nargs='+', default=[500],
-                        help='hidden layer size; several values stack several layers')
-    return parser
-
-
 def main(argv=None):
-    return command_line.main(build_parser(), train_mlp, MODEL_FILE, argv)
+    return command_line.main(train_mlp, MODEL_FILE, __doc__, argv)
 
 
 if __name__ == '__main__':

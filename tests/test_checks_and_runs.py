@@ -118,3 +118,58 @@ def test_python_started_in_the_repository_gets_the_standard_library_code_module(
     done = subprocess.run([sys.executable, 'code/mlp.py', '--help'], capture_output=True,
                           text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0 and '--n-hidden' in done.stdout, done.stderr
+
+
+ENTRY_POINTS = [('logistic_sgd', 'sgd_optimization_mnist'), ('logistic_cg', 'train_cg'),
+                ('mlp', 'train_mlp'), ('convolutional_mlp', 'evaluate_lenet5'),
+                ('dA', 'test_dA'), ('SdA', 'train_sda')]
+
+
+@pytest.mark.parametrize('module, name', ENTRY_POINTS)
+def test_each_script_has_one_documented_flag_per_keyword_with_its_default(module, name):
+    import importlib
+    import inspect
+    from dltutorials.support.command_line import RUN_FLAGS, build_parser
+
+    train = getattr(importlib.import_module('dltutorials.' + module), name)
+    skip = ['output_folder'] if module == 'dA' else []
+    parser = build_parser(train, 'description', skip=skip)
+    defaults = vars(parser.parse_args([]))
+    expected = {key: list(p.default) if isinstance(p.default, tuple) else p.default
+                for key, p in inspect.signature(train).parameters.items()
+                if key not in skip + ['verbose']}
+    assert {key: value for key, value in defaults.items() if key not in RUN_FLAGS} == expected
+    for action in parser._actions:
+        if action.dest in expected:
+            # A description from the docstring, not just a type.
+            assert len(action.help) > 12 and not action.help.startswith(('int', 'float')), \
+                (action.dest, action.help)
+
+
+def test_a_flag_reaches_the_training_function_and_a_bad_one_stops_the_script(capsys):
+    from dltutorials.support import command_line
+
+    calls = []
+
+    @entry_point(rate=checks.positive, sizes=checks.sizes)
+    def train(rate=0.1, sizes=(3,), dataset='d'):
+        """Train.
+
+        Parameters
+        ----------
+        rate : float
+            the step size.
+        sizes : list of int
+            the layer sizes.
+        dataset : str
+            the data.
+        """
+        calls.append((rate, sizes))
+
+    assert command_line.main(train, 'm.npz', 'A script.', ['--rate', '0.5', '--sizes', '4',
+                                                           '5']) == 0
+    assert calls == [(0.5, [4, 5])]
+    with pytest.raises(SystemExit) as stop:
+        command_line.main(train, 'm.npz', 'A script.', ['--sizes', '0'])
+    assert stop.value.code == 2
+    assert 'argument --sizes: must be a positive integer, got 0' in capsys.readouterr().err

@@ -9,44 +9,76 @@ the rest into keyword arguments: ``train(**vars(args))``.  Bad input ends
 the script with one ``error: ...`` line on stderr and exit status 2.
 """
 import argparse
+import inspect
 import logging
+import re
 import sys
 from pathlib import Path
 
 import numpy
 
-from dltutorials.support import checks
 from dltutorials.support.errors import TutorialError
 from dltutorials.support.runs import run_options
 
 logger = logging.getLogger(__name__)
 
-#: argparse types, each refusing what is outside its range with a clear message
-#: (the rules that also check the training functions' keyword arguments).
-positive_int = checks.positive_int.parse
-non_negative_int = checks.non_negative_int.parse
-positive_float = checks.positive.parse
-non_negative_float = checks.non_negative.parse
-fraction = checks.fraction.parse
-seed = checks.seed.parse
-
 #: Flags that say how to run, not what to train: they never reach the training function.
 RUN_FLAGS = ('output_dir', 'quick', 'no_plot', 'quiet', 'predict', 'evaluate')
 
 
-def build_parser(description, dataset='mnist.pkl.gz', seed_default=None):
-    """An ArgumentParser with the flags every script has; add the model's own to it.
+def parameter_help(docstring):
+    """``{argument name: its description}`` from a numpydoc ``Parameters`` section.
 
-    ``--seed`` is there when the model draws random numbers (``seed_default``).
+    An argument documented by its type alone is described by its type.
+    """
+    lines = inspect.cleandoc(docstring or '').splitlines()
+    if 'Parameters' not in lines:
+        return {}
+    kinds, helps, names = {}, {}, []
+    for line in lines[lines.index('Parameters') + 2:]:
+        if not line.strip():
+            continue
+        if not line.startswith(' '):
+            if ' : ' not in line:
+                break                               # the next section's title
+            names, kind = line.split(' : ', 1)
+            names = [name.strip() for name in names.split(',')]
+            for name in names:
+                kinds[name], helps[name] = kind.strip(), ''
+        else:                                       # a description, indented
+            for name in names:
+                helps[name] = (helps[name] + ' ' + line.strip()).strip()
+    # Sphinx cross-references read as their last name: ":func:`~a.b`" -> "b".
+    return {name: re.sub(r':\w+:`~?([^`]*)`', lambda m: m.group(1).split('.')[-1],
+                         helps[name] or kinds[name]).rstrip('.')
+            for name in kinds}
+
+
+def build_parser(train, description, skip=()):
+    """The command line of a script whose work is ``train(**flags)``.
+
+    One flag per argument of ``train`` (an :func:`~dltutorials.support.runs.entry_point`),
+    spelled like it with dashes, with its default, the rule it is checked
+    by as the flag's type (sequences take several values) and its docstring
+    description as help; then the run's own flags.  ``skip``: arguments
+    with no flag (besides ``verbose``, which ``--quiet`` stands for).
     """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--dataset', default=dataset,
-                        help='a .pkl.gz file, a folder of IDX files, or one of the names '
-                             'mnist.pkl.gz, mnist, fashion-mnist')
-    if seed_default is not None:
-        parser.add_argument('--seed', type=seed, default=seed_default,
-                            help='seed of the random number generators')
+    rules = getattr(train, 'rules', {})
+    helps = parameter_help(train.__doc__)
+    for name, parameter in inspect.signature(train).parameters.items():
+        if name == 'verbose' or name in skip or parameter.kind is parameter.VAR_KEYWORD:
+            continue
+        rule = rules.get(name)
+        options = dict(default=parameter.default, help=helps.get(name, ' '))
+        if isinstance(parameter.default, tuple):
+            options['default'] = list(parameter.default)
+        if rule is not None:
+            options['type'] = rule.parse
+            if rule.each:
+                options['nargs'] = rule.length or '+'
+        parser.add_argument('--' + name.replace('_', '-'), **options)
     parser.add_argument('--output-dir', default='results',
                         help='folder for the saved model and plots')
     parser.add_argument('--quiet', action='store_true', help='log warnings only')
@@ -80,18 +112,6 @@ class _ScriptHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value):
         pass
-
-
-def add_training_arguments(parser, learning_rate, n_epochs, batch_size, patience):
-    """The flags of every script that trains with early stopping, with the model's defaults."""
-    parser.add_argument('--learning-rate', type=positive_float, default=learning_rate,
-                        help='SGD step size')
-    parser.add_argument('--n-epochs', type=positive_int, default=n_epochs,
-                        help='the most passes over the training set')
-    parser.add_argument('--batch-size', type=positive_int, default=batch_size,
-                        help='examples per minibatch')
-    parser.add_argument('--patience', type=positive_int, default=patience,
-                        help='minibatches to look at before stopping without improvement')
 
 
 def setup_logging(quiet=False):
@@ -133,16 +153,19 @@ def run(task, quiet=False):
     return 0
 
 
-def main(parser, train, model_file, argv=None, output_dir_keyword=None):
+def main(train, model_file, description, argv=None, output_dir_keyword=None):
     """A tutorial script: parse ``argv``, then train, or predict or evaluate with the saved model.
 
     ``train`` is called with the parsed flags as keyword arguments (those
-    of :data:`RUN_FLAGS` excepted), inside :func:`run_options` made of them;
-    ``output_dir_keyword`` also passes ``--output-dir`` to it under that
-    name.  ``model_file`` is the name of the file the script saves (in the
-    output folder), used by ``--predict`` and ``--evaluate``.  Returns the
-    exit status, as :func:`run`.
+    of :data:`RUN_FLAGS` excepted; see :func:`build_parser`), inside
+    :func:`run_options` made of them; ``output_dir_keyword`` passes
+    ``--output-dir`` to it under that name too.  ``model_file`` is the name
+    of the file the script saves in the output folder, which ``--predict``
+    and ``--evaluate`` use.  ``description``: the script's, for ``--help``
+    (its first line is shown).  Returns the exit status, as :func:`run`.
     """
+    parser = build_parser(train, description.strip().split('\n')[0],
+                          skip=[output_dir_keyword] if output_dir_keyword else ())
     arguments = vars(parser.parse_args(argv))
     options = {name: arguments.pop(name) for name in RUN_FLAGS}
     if output_dir_keyword:

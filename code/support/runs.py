@@ -136,6 +136,7 @@ def entry_point(**rules):
             if 'verbose' in bound.arguments:
                 show_progress(bound.arguments['verbose'])
             return function(*bound.args, **bound.kwargs)
+        checked.rules = rules     # the command line's flags take their types from them
         return checked
     return decorate
 
