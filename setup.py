@@ -42,7 +42,8 @@ setup(
         'scipy-openblas32>=0.3.27',
     ],
     extras_require={
-        'test': ['pytest'],
+        # nbclient and ipykernel run the quick-start notebook in the tests.
+        'test': ['pytest', 'nbclient', 'nbformat', 'ipykernel'],
         'doc': ['sphinx'],
     },
 )

@@ -21,7 +21,8 @@ from dltutorials.support.datasets import load_arrays
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-__all__ = ['load_data', 'shared_dataset', 'minibatch', 'minibatch_givens', 'n_examples']
+__all__ = ['load_data', 'load_arrays', 'shared_dataset', 'minibatch', 'minibatch_givens',
+           'n_examples']
 
 
 def shared_dataset(data_xy, borrow=True):

@@ -1,7 +1,9 @@
-"""Pictures of training: learning curves, and learnt filters as image tiles.
+"""Pictures of training: learning curves, confusion matrices, learnt filters as image tiles.
 
-Uses matplotlib's file-only Agg backend, so plots are written on machines
-with no screen and never open windows in the middle of a script.
+Figures are drawn with matplotlib's ``Figure`` class and saved to files,
+never through ``pyplot``: no window opens in the middle of a script, a
+machine with no screen needs nothing more, and a notebook keeps its own
+backend (its plots still show inline after a training run has saved some).
 """
 import logging
 from pathlib import Path
@@ -18,8 +20,6 @@ def plot_learning_curve(history, n_train_batches, path, title=''):
     one record per validation; the test error is known only where a new best
     model was found, so it is drawn as points.  Returns the path.
     """
-    import matplotlib
-    matplotlib.use('Agg', force=False)
     from matplotlib.figure import Figure
 
     epochs = [(r['iteration'] + 1) / float(n_train_batches) for r in history]
@@ -69,8 +69,6 @@ def plot_confusion_matrix(confusion, path, title=''):
     Each cell shows its count; the colour is the fraction of the row, so the
     classes a model confuses stand out whatever their sizes.
     """
-    import matplotlib
-    matplotlib.use('Agg', force=False)
     from matplotlib.figure import Figure
 
     confusion = numpy.asarray(confusion)
