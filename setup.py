@@ -44,6 +44,8 @@ setup(
     extras_require={
         # nbclient and ipykernel run the quick-start notebook in the tests.
         'test': ['pytest', 'nbclient', 'nbformat', 'ipykernel'],
-        'doc': ['sphinx'],
+        # furo: a theme whose column holds the code's lines; the MathJax
+        # copied into the pages renders the math offline.
+        'doc': ['sphinx', 'furo', 'sphinx-mathjax-offline'],
     },
 )

@@ -68,6 +68,11 @@ PRETRAINED_FILE = 'SdA_pretrained.npz'
 class SdA(object):
     """A stack of denoising autoencoders, read as an MLP of sigmoid layers.
 
+    Attributes: ``sigmoid_layers`` (the MLP's :class:`HiddenLayer`\\ s),
+    ``dA_layers`` (the dAs sharing their ``W`` and ``b``), ``logLayer``,
+    ``params`` (the MLP's, for fine-tuning), ``x`` (images, floatX matrix),
+    ``y`` (labels, int32 vector), ``finetune_cost``, ``errors``, ``y_pred``.
+
     Parameters
     ----------
     numpy_rng : numpy.random.RandomState
@@ -82,11 +87,6 @@ class SdA(object):
         number of classes.
     corruption_levels : sequence of float in [0, 1)
         each layer's corruption level in pre-training (one per layer).
-
-    Attributes: ``sigmoid_layers`` (the MLP's :class:`HiddenLayer`\\ s),
-    ``dA_layers`` (the dAs sharing their ``W`` and ``b``), ``logLayer``,
-    ``params`` (the MLP's, for fine-tuning), ``x`` (images, floatX matrix),
-    ``y`` (labels, int32 vector), ``finetune_cost``, ``errors``, ``y_pred``.
     """
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),

@@ -97,6 +97,9 @@ class HiddenLayer(object):
 class MLP(object):
     """Hidden layer(s) of tanh units feeding a :class:`LogisticRegression`.
 
+    ``hiddenLayer`` is the first hidden layer (the original tutorial's name),
+    ``hidden_layers`` all of them, ``logRegressionLayer`` the output layer.
+
     Parameters
     ----------
     rng : numpy.random.RandomState
@@ -106,9 +109,6 @@ class MLP(object):
         the hidden layer's size, or the sizes of several stacked hidden layers.
     n_out : int
         number of classes.
-
-    ``hiddenLayer`` is the first hidden layer (the original tutorial's name),
-    ``hidden_layers`` all of them, ``logRegressionLayer`` the output layer.
     """
 
     def __init__(self, rng, input, n_in, n_hidden, n_out):

@@ -246,7 +246,7 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
 
     Parameters
     ----------
-    pretraining_fns : list of callable(index, **arguments) -> float
+    pretraining_fns : list of functions (index, keyword arguments) -> float
         ``pretraining_fns[k]`` trains layer ``k`` on training minibatch
         ``index`` and returns its cost (for an autoencoder, the reconstruction
         cost); layer ``k`` sees the data through the layers below it, which

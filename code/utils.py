@@ -50,12 +50,14 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
         :func:`scale_to_unit_interval`) before placing it.
     output_pixel_vals : bool
         return uint8 pixels in 0..255 (what image files hold) instead of
-        values of ``X``'s type.
+        values of the type of ``X``.
 
     Returns
     -------
-    array of shape ``(rows * (height + vertical) - vertical, columns * (width
-    + horizontal) - horizontal)``, with a trailing axis of 4 for a tuple ``X``.
+    array
+        of shape ``(rows * (height + vertical) - vertical, W)`` with
+        ``W = columns * (width + horizontal) - horizontal``, with a
+        trailing axis of 4 for a tuple ``X``.
     """
     if len(img_shape) != 2 or len(tile_shape) != 2 or len(tile_spacing) != 2:
         raise ValueError('img_shape, tile_shape and tile_spacing must be pairs, got %r, %r, %r'
