@@ -19,3 +19,10 @@ napoleon_google_docstring = False
 html_static_path = ['_static']
 html_css_files = ['wide.css']
 html_title = project
+
+# Without Theano (Python 3.12 and newer run PyTensor), the Theano-only
+# support.fast_pooling is documented with Theano mocked.
+import importlib.util  # noqa: E402
+
+if importlib.util.find_spec('theano') is None:
+    autodoc_mock_imports = ['theano']

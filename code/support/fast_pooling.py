@@ -13,7 +13,7 @@ Measured here (2 cores, float32, pooling forward + gradient): 80 -> 53 ms
 on LeNet's first layer (500 x 20 x 24 x 24), 34 -> 13 ms on its second.
 
 The rewrite is registered with Theano's ``fast_run`` optimisations when this
-module is imported (:mod:`dltutorials.convolutional_mlp` does) and applies on
+module is imported (:mod:`dltutorials.support.engine` does, on Theano) and applies on
 the CPU only: on a GPU, cuDNN's pooling gradient is the better choice.
 """
 import theano
