@@ -173,3 +173,20 @@ def test_a_flag_reaches_the_training_function_and_a_bad_one_stops_the_script(cap
         command_line.main(train, 'm.npz', 'A script.', ['--sizes', '0'])
     assert stop.value.code == 2
     assert 'argument --sizes: must be a positive integer, got 0' in capsys.readouterr().err
+
+
+def test_progress_output_gives_way_to_logging_the_user_sets_up_later(tiny_pkl, tmp_path):
+    program = '''
+import logging, sys
+from dltutorials.logistic_sgd import sgd_optimization_mnist
+sgd_optimization_mnist(n_epochs=1, dataset=sys.argv[1], batch_size=50)
+logging.basicConfig(level=logging.WARNING, format='USER %(message)s')
+sgd_optimization_mnist(n_epochs=1, dataset=sys.argv[1], batch_size=50)
+logging.getLogger('dltutorials').warning('a warning')
+'''
+    done = subprocess.run([sys.executable, '-c', program, str(tiny_pkl)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count('Optimization complete') == 1      # the first run only
+    assert 'Optimization complete' not in done.stderr            # the user's level: WARNING
+    assert 'USER a warning' in done.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy
 
 from dltutorials.support.errors import TutorialError
-from dltutorials.support.runs import run_options
+from dltutorials.support.runs import ConsoleHandler, run_options
 
 logger = logging.getLogger(__name__)
 
@@ -97,21 +97,8 @@ def build_parser(train, description, skip=()):
     return parser
 
 
-class _ScriptHandler(logging.StreamHandler):
-    """The handler a script puts on the ``dltutorials`` logger (one at most).
-
-    It writes to whatever ``sys.stderr`` is when a line is logged, so a
-    script's ``main`` called from a test (whose captured stderr is closed
-    afterwards) does not leave a handler on a closed stream.
-    """
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
+class _ScriptHandler(ConsoleHandler):
+    """The handler a script puts on the ``dltutorials`` logger (one at most)."""
 
 
 def setup_logging(quiet=False):
@@ -125,8 +112,7 @@ def setup_logging(quiet=False):
         script_logger = logging.getLogger(name)
         for handler in [h for h in script_logger.handlers if isinstance(h, _ScriptHandler)]:
             script_logger.removeHandler(handler)
-        handler = _ScriptHandler()
-        handler.setFormatter(logging.Formatter('%(message)s'))
+        handler = _ScriptHandler('stderr')
         script_logger.addHandler(handler)
         script_logger.setLevel(logging.WARNING if quiet else logging.INFO)
 

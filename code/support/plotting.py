@@ -13,6 +13,16 @@ import numpy
 logger = logging.getLogger(__name__)
 
 
+def save_figure(figure, path, what):
+    """Write ``figure`` to the image file ``path`` (its folder created); log ``what`` it is."""
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    logger.info('%s written to %s', what, path)
+    return path
+
+
 def plot_learning_curve(history, n_train_batches, path, title=''):
     """Write validation and test error against epochs to the image file ``path``.
 
@@ -35,12 +45,7 @@ def plot_learning_curve(history, n_train_batches, path, title=''):
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    logger.info('learning curve written to %s', path)
-    return path
+    return save_figure(figure, path, 'learning curve')
 
 
 def save_filter_image(weights, path, img_shape=(28, 28), tile_shape=(10, 10)):
@@ -85,9 +90,4 @@ def plot_confusion_matrix(confusion, path, title=''):
     axes.set_ylabel('true class')
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label='fraction of the true class')
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    logger.info('confusion matrix written to %s', path)
-    return path
+    return save_figure(figure, path, 'confusion matrix')

@@ -74,36 +74,45 @@ def epochs(n_epochs):
 # The boundary: checked arguments, visible progress
 # --------------------------------------------------------------------------
 
-class _ProgressHandler(logging.StreamHandler):
-    """Prints the tutorials' log lines to whatever ``sys.stdout`` is at the time (a notebook's cell)."""
+class ConsoleHandler(logging.StreamHandler):
+    """Writes bare log lines to ``sys.<stream_name>`` as it is when a line is logged.
 
-    def __init__(self):
+    Not as it was when the handler was made: a notebook gives each cell its
+    own ``sys.stdout``, and pytest closes the stderr it captured for a test.
+    """
+
+    def __init__(self, stream_name):
         super().__init__()
+        self.stream_name = stream_name
         self.setFormatter(logging.Formatter('%(message)s'))
 
     @property
     def stream(self):
-        return sys.stdout
+        return getattr(sys, self.stream_name)
 
     @stream.setter
     def stream(self, value):
         pass
 
 
+class _ProgressHandler(ConsoleHandler):
+    """The handler :func:`show_progress` puts on the ``dltutorials`` logger (one at most)."""
+
+
 def show_progress(verbose=True):
     """Print the package's INFO lines if nobody has set up logging (``verbose=False``: warnings only).
 
     Logging configured by the user (``logging.basicConfig``, a script's
-    handler, pytest's capture) is left alone: it decides.
+    handler, pytest's capture) is left alone: it decides, also when it was
+    set up after an earlier call.
     """
     package_logger = logging.getLogger('dltutorials')
-    ours = [h for h in package_logger.handlers if isinstance(h, _ProgressHandler)]
-    if not ours:
-        if package_logger.hasHandlers():
-            return
-        ours = [_ProgressHandler()]
-        package_logger.addHandler(ours[0])
-        package_logger.propagate = False
+    for handler in [h for h in package_logger.handlers if isinstance(h, _ProgressHandler)]:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(logging.NOTSET)
+    if package_logger.hasHandlers():
+        return
+    package_logger.addHandler(_ProgressHandler('stdout'))
     package_logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
