@@ -149,7 +149,7 @@ class SdA(object):
     def build_finetune_functions(self, datasets, batch_size, learning_rate):
         """Compile fine-tuning: one SGD step on the labels, and the two scorers.
 
-        ``datasets`` is what :func:`~dltutorials.support.datasets.load_data`
+        ``datasets`` is what :func:`~dltutorials.data_loading.load_data`
         returns.  Returns ``(train_fn, valid_score, test_score)``:
         ``train_fn(index)`` trains on minibatch ``index`` and returns its cost;
         ``valid_score()`` and ``test_score()`` return the error rate over the

@@ -48,7 +48,7 @@ MODEL_FILE = 'logistic_cg.npz'
 
 
 def flat_logistic_regression(input, n_in, n_out):
-    """A :class:`LogisticRegression` whose W and b are views of one shared vector.
+    """A :class:`~dltutorials.logistic_sgd.LogisticRegression` whose W and b view one shared vector.
 
     Returns ``(classifier, theta)``; ``theta`` has ``n_in * n_out + n_out``
     floatX entries, W first (row-major), then b.
@@ -81,7 +81,7 @@ def build_cg_functions(classifier, theta, x, y, datasets, batch_size=600):
 
 @entry_point(n_epochs=checks.positive_int)
 def train_cg(n_epochs=50, dataset='mnist.pkl.gz', verbose=True):
-    """Train logistic regression with ``scipy.optimize.fmin_cg`` for at most ``n_epochs`` iterations.
+    """Train logistic regression with ``scipy.optimize.fmin_cg``, at most ``n_epochs`` iterations.
 
     Parameters
     ----------

@@ -95,7 +95,7 @@ class HiddenLayer(object):
 
 
 class MLP(object):
-    """Hidden layer(s) of tanh units feeding a :class:`LogisticRegression`.
+    """Hidden layer(s) of tanh units under a :class:`~dltutorials.logistic_sgd.LogisticRegression`.
 
     ``hiddenLayer`` is the first hidden layer (the original tutorial's name),
     ``hidden_layers`` all of them, ``logRegressionLayer`` the output layer.

@@ -87,7 +87,7 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
 
     ``x`` and ``y`` are the model's symbolic input and labels; ``cost`` and
     ``errors`` (the mean 0-1 loss) are expressions of them; ``datasets`` is
-    what :func:`~dltutorials.support.datasets.load_data` returns.  Minibatches
+    what :func:`~dltutorials.data_loading.load_data` returns.  Minibatches
     are taken by index from the shared data through ``givens``, so no data
     crosses from host to device in the loop.
 

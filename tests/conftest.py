@@ -70,7 +70,7 @@ def shared_data():
 
 @pytest.fixture(autouse=True)
 def output_dir(tmp_path):
-    """Every test writes its model files and pictures into its own ``tmp_path``, never ``results/``."""
+    """Each test writes its model files and pictures into its own ``tmp_path``, not results/."""
     from dltutorials.support.runs import run_options
 
     with run_options(output_dir=tmp_path):

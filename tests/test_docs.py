@@ -27,4 +27,4 @@ def test_docs_build_cleanly(tmp_path):
     assert (html / '_static' / 'mathjax' / 'tex-chtml.js').stat().st_size > 100000
     # The API page is generated from the docstrings.
     api = (html / 'api.html').read_text()
-    assert 'dltutorials.load_model' in api and 'Rebuild the model saved in' in api
+    assert 'dltutorials.load_model' in api and 'The model saved in' in api

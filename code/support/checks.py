@@ -37,7 +37,7 @@ class Rule(object):
                 and math.isfinite(value) and self.accept(value))
 
     def check(self, name, value):
-        """Return ``value`` (a list for sequences); HyperparameterError naming ``name`` if refused."""
+        """``value`` (a list for sequences); HyperparameterError naming ``name`` if refused."""
         if not self.each:
             if self._accepts_one(value):
                 return value

@@ -102,7 +102,7 @@ class _ScriptHandler(ConsoleHandler):
 
 
 def setup_logging(quiet=False):
-    """Log dltutorials' INFO lines (WARNING with ``quiet``) to stderr, bare, as the tutorial prints them.
+    """Log the package's INFO lines (WARNING with ``quiet``) to stderr, bare, as the tutorial did.
 
     Only the package's own logger is set up, so whatever else the process
     logs keeps its own configuration.
@@ -143,11 +143,11 @@ def main(train, model_file, description, argv=None, output_dir_keyword=None):
     """A tutorial script: parse ``argv``, then train, or predict or evaluate with the saved model.
 
     ``train`` is called with the parsed flags as keyword arguments (those
-    of :data:`RUN_FLAGS` excepted; see :func:`build_parser`), inside
-    :func:`run_options` made of them; ``output_dir_keyword`` passes
-    ``--output-dir`` to it under that name too.  ``model_file`` is the name
-    of the file the script saves in the output folder, which ``--predict``
-    and ``--evaluate`` use.  ``description``: the script's, for ``--help``
+    of :data:`RUN_FLAGS` excepted; see :func:`build_parser`), inside the
+    :func:`~dltutorials.support.runs.run_options` they set;
+    ``output_dir_keyword`` passes ``--output-dir`` to it under that name
+    too.  ``model_file`` is the name of the file the script saves in the
+    output folder, which ``--predict`` and ``--evaluate`` use.  ``description``: the script's, for ``--help``
     (its first line is shown).  Returns the exit status, as :func:`run`.
     """
     parser = build_parser(train, description.strip().split('\n')[0],

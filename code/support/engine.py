@@ -54,7 +54,8 @@ if ENGINE == 'theano':
     from theano.tensor.nnet import conv2d
     from theano.tensor.signal.pool import pool_2d
 
-    from dltutorials.support import fast_pooling  # noqa: F401  (registers a faster pooling gradient)
+    # Registers a faster max-pooling gradient.
+    from dltutorials.support import fast_pooling  # noqa: F401
 
 else:
     import numpy

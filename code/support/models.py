@@ -1,8 +1,8 @@
-"""One way to read a model back, predict and evaluate: :func:`load_model` and :class:`Model`.
+"""One way to read a model back, predict and evaluate: :func:`dltutorials.load_model` and :class:`Model`.
 
 Every tutorial saves its model the same way (:func:`save_model`): the
 parameter arrays, the model's class name and its *architecture*, the keyword
-arguments that rebuild it (``n_hidden``, ``nkerns`` ...).  :func:`load_model`
+arguments that rebuild it (``n_hidden``, ``nkerns`` ...).  :func:`dltutorials.load_model`
 reads those, builds the model with the tutorial's own class, loads the
 arrays (checking their shapes) and returns a :class:`Model`: the network,
 plus ``predict`` and ``evaluate`` on numpy arrays or image files::
@@ -47,7 +47,7 @@ def save_model(path, network, architecture, values=None, **meta):
 
 
 def load_model(path, input=None):
-    """Rebuild the model saved in ``path`` by any tutorial; return it as a :class:`Model`.
+    """The model saved in ``path`` by any tutorial, as a :class:`~dltutorials.support.models.Model`.
 
     ``input``: the symbolic input to build the network on (a new matrix by
     default), to stack it on another graph.
@@ -89,7 +89,7 @@ def load_model(path, input=None):
 
 
 def load_network(path, kind, input=None):
-    """The network saved in ``path``, which must be a ``kind`` (a class name); ModelFileError if not."""
+    """The network saved in ``path``, which must be a ``kind`` (class name); else ModelFileError."""
     model = load_model(path, input)
     if type(model.network).__name__ != kind:
         raise ModelFileError('%s holds a %s, not a %s' % (path, type(model.network).__name__,

@@ -69,7 +69,7 @@ def save_filter_image(weights, path, img_shape=(28, 28), tile_shape=(10, 10)):
 
 
 def plot_confusion_matrix(confusion, path, title=''):
-    """Write the confusion matrix (rows: true class, columns: predicted) as an image; return the path.
+    """Draw the confusion matrix (rows: true class, columns: predicted) to ``path``; return it.
 
     Each cell shows its count; the colour is the fraction of the row, so the
     classes a model confuses stand out whatever their sizes.

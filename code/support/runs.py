@@ -100,7 +100,7 @@ class _ProgressHandler(ConsoleHandler):
 
 
 def show_progress(verbose=True):
-    """Print the package's INFO lines if nobody has set up logging (``verbose=False``: warnings only).
+    """Print the package's INFO lines if nobody set up logging (``verbose=False``: warnings only).
 
     Logging configured by the user (``logging.basicConfig``, a script's
     handler, pytest's capture) is left alone: it decides, also when it was
