@@ -179,6 +179,11 @@ def build_dA_function(da, train_set_x, batch_size, corruption_level, learning_ra
                            givens={da.x: minibatch(train_set_x, index, batch_size)})
 
 
+def model_file_name(corruption_level):
+    """The file :func:`train_dA` saves a dA with ``corruption_level`` in."""
+    return 'dA_corruption_%d.npz' % round(corruption_level * 100)
+
+
 @entry_point(learning_rate=checks.positive, training_epochs=checks.positive_int,
              batch_size=checks.positive_int, corruption_level=checks.fraction,
              n_hidden=checks.positive_int, seed=checks.seed)
@@ -202,11 +207,11 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
     train_fn = build_dA_function(da, train_set_x, batch_size, corruption_level, learning_rate)
 
     percent = round(corruption_level * 100)
-    name = 'dA_corruption_%d' % percent
+    name = model_file_name(corruption_level)
     logger.info('... training %r with %d %% corruption', da, percent)
     result = pretrain_layers([train_fn], n_train_batches, epochs(training_epochs),
-                             labels=['Training %s' % name])
-    model_file = save_model(output_path(name + '.npz'), da, architecture,
+                             labels=['Training %s' % name[:-len('.npz')]])
+    model_file = save_model(output_path(name), da, architecture,
                             corruption_level=corruption_level, costs=result.costs[0],
                             dataset=str(dataset))
     filter_file = save_filters(da.W.get_value(borrow=True),
@@ -277,8 +282,9 @@ def load_dA(model_file, input=None):
 
 def main(argv=None):
     # --predict and --evaluate use the last dA trained (the most corrupted, by default).
-    return command_line.main(test_dA, 'dA_corruption_30.npz', __doc__, argv,
-                             output_dir_keyword='output_folder')
+    return command_line.main(
+        test_dA, lambda arguments: model_file_name(arguments['corruption_levels'][-1]),
+        __doc__, argv, output_dir_keyword='output_folder')
 
 
 if __name__ == '__main__':

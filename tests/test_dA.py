@@ -133,6 +133,9 @@ def test_quick_mode_end_to_end_from_the_command_line(tiny_pkl, tmp_path, capsys)
     assert 'Training dA_corruption_50, epoch 1, cost' in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['dA_corruption_50.npz',
                                                           'filters_corruption_50.png']
+    assert main(['--dataset', str(tiny_pkl), '--output-dir', str(tmp_path), '--evaluate',
+                 '--corruption-levels', '0.5']) == 0
+    assert 'dA_corruption_50.npz on the 100 test images' in capsys.readouterr().out
     for flags in (['--corruption-levels', '1'], ['--training-epochs', '0']):
         with pytest.raises(SystemExit) as stop:
             main(flags)

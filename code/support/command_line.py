@@ -147,7 +147,8 @@ def main(train, model_file, description, argv=None, output_dir_keyword=None):
     :func:`~dltutorials.support.runs.run_options` they set;
     ``output_dir_keyword`` passes ``--output-dir`` to it under that name
     too.  ``model_file`` is the name of the file the script saves in the
-    output folder, which ``--predict`` and ``--evaluate`` use.  ``description``: the script's, for ``--help``
+    output folder, which ``--predict`` and ``--evaluate`` use (or a
+    function giving it from the parsed arguments).  ``description``: the script's, for ``--help``
     (its first line is shown).  Returns the exit status, as :func:`run`.
     """
     parser = build_parser(train, description.strip().split('\n')[0],
@@ -156,6 +157,8 @@ def main(train, model_file, description, argv=None, output_dir_keyword=None):
     options = {name: arguments.pop(name) for name in RUN_FLAGS}
     if output_dir_keyword:
         arguments[output_dir_keyword] = options['output_dir']
+    if callable(model_file):
+        model_file = model_file(arguments)
     saved_model = Path(options['output_dir']) / model_file
 
     def task():
