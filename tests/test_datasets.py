@@ -35,6 +35,24 @@ def test_python2_style_pickle_with_int32_labels_loads(tmp_path, tiny_splits):
     assert train_x.shape == (300, 784) and train_y.dtype == numpy.int64
 
 
+def test_a_protocol_5_pickle_of_plain_arrays_loads(tmp_path, tiny_splits):
+    # pickle.dump's default protocol since Python 3.8: arrays rebuilt from buffers.
+    import pickle
+    path = write_pkl_gz(tmp_path / 'new.pkl.gz', tiny_splits, protocol=5)
+    assert pickle.HIGHEST_PROTOCOL >= 5
+    for (x, y), (x0, y0) in zip(load_arrays(path), tiny_splits):
+        numpy.testing.assert_array_equal(x, x0)
+        numpy.testing.assert_array_equal(y, y0)
+
+
+def test_a_protocol_5_pickle_of_python_objects_is_still_refused(tmp_path, tiny_splits):
+    (train_x, train_y), valid, test = tiny_splits
+    objects = numpy.array([print] * len(train_y), dtype=object)
+    path = write_pkl_gz(tmp_path / 'obj.pkl.gz', ((train_x, objects), valid, test), protocol=5)
+    with pytest.raises(DatasetError, match='refusing to load builtins.print'):
+        load_arrays(path)
+
+
 def test_idx_folder_is_split_like_the_tutorial(tmp_path):
     rng = numpy.random.RandomState(0)
     train = rng.randint(0, 256, (21000, 28, 28)), rng.randint(0, 10, 21000)

@@ -216,6 +216,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1'),
         # and empty bytes (an empty array's data) as a call to bytes().
         ('_codecs', 'encode'), ('builtins', 'bytes'), ('__builtin__', 'bytes'),
+        # Protocol 5 (pickle.dump's default since Python 3.8) stores an array's
+        # data as a buffer, rebuilt by frombuffer: plain bytes, never objects
+        # (numpy refuses an object dtype there).
+        ('numpy.core.numeric', '_frombuffer'), ('numpy._core.numeric', '_frombuffer'),
     ])
 
     def find_class(self, module, name):
