@@ -241,7 +241,7 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
         logger.info('Pre-training ran for %.1f s', sum(pretraining.seconds))
         # Pre-training can take hours: keep it, whatever happens next.
         pretrained_file = save_model(output_path(PRETRAINED_FILE), sda, architecture,
-                                     pretraining=pretraining.as_dict(), dataset=str(dataset))
+                                     pretraining_costs=pretraining.costs, dataset=str(dataset))
         logger.info('pre-trained parameters saved to %s', pretrained_file)
         save_filters(sda.sigmoid_layers[0].W.get_value(borrow=True), 'SdA_layer0_filters.png')
         if pretraining.interrupted:

@@ -36,7 +36,7 @@ from dltutorials.data_loading import load_data
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.support import checks, command_line
 from dltutorials.support.models import Model, save_model
-from dltutorials.support.runs import entry_point, epochs, output_path
+from dltutorials.support.runs import entry_point, epochs, output_path, prepare_output_dir
 from dltutorials.training import compile_set_scorer, log_summary, new_result, record_validation
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
@@ -100,6 +100,7 @@ def train_cg(n_epochs=50, dataset='mnist.pkl.gz', verbose=True):
     as a :class:`~dltutorials.logistic_sgd.LogisticRegression`) and
     ``model`` (the same parameters).
     """
+    prepare_output_dir()
     datasets = load_data(dataset)
     architecture = dict(n_in=28 * 28, n_out=10)
     n_weights = architecture['n_in'] * architecture['n_out']

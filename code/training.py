@@ -24,6 +24,7 @@ import math
 import time
 
 from dltutorials.data_loading import minibatch_givens, n_examples
+from dltutorials.support.errors import DivergenceError
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
@@ -139,6 +140,18 @@ def log_summary(result):
                 result.seconds, result.seconds / max(result.epochs, 1))
 
 
+def diverged(cost, epoch, minibatch_index, n_train_batches, where='training'):
+    """The error that stops training when a minibatch's cost is not a finite number.
+
+    Once the cost is NaN or infinite, every later step is too: the
+    parameters are lost, so there is no point going on.  The usual cause is
+    a learning rate too large for the model.
+    """
+    return DivergenceError('%s diverged: the cost became %s in epoch %d, minibatch %d/%d; '
+                           'try a smaller learning rate'
+                           % (where, cost, epoch, minibatch_index + 1, n_train_batches))
+
+
 def new_result():
     """A :class:`TrainingResult` before any training: no best model yet."""
     return TrainingResult(best_validation_error=math.inf, test_error=math.nan,
@@ -189,7 +202,9 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
             result.epochs += 1
             epoch = result.epochs
             for minibatch_index in range(n_train_batches):
-                train_fn(minibatch_index)
+                cost = train_fn(minibatch_index)
+                if not math.isfinite(cost):
+                    raise diverged(cost, epoch, minibatch_index, n_train_batches)
                 iteration = (epoch - 1) * n_train_batches + minibatch_index
                 result.iterations = iteration + 1
 
@@ -286,7 +301,10 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
             for epoch in range(1, pretraining_epochs + 1):
                 total = 0.0
                 for batch_index in range(n_train_batches):
-                    total += float(train_fn(batch_index, **arguments))
+                    cost = float(train_fn(batch_index, **arguments))
+                    if not math.isfinite(cost):
+                        raise diverged(cost, epoch, batch_index, n_train_batches, label)
+                    total += cost
                 result.costs[-1].append(total / n_train_batches)
                 result.seconds[-1] = clock() - start
                 logger.info('%s, epoch %d, cost %.4f (%.1f s)', label, epoch,

@@ -111,13 +111,21 @@ def test_more_than_a_hundred_arrays_load_in_the_order_they_were_saved(tmp_path):
 
 
 @pytest.mark.parametrize('script', sorted(SCRIPTS))
-def test_every_script_evaluates_and_predicts_with_the_model_it_saved(script, tiny_pkl, tmp_path):
+def test_every_script_saves_the_same_files_twice_then_evaluates_and_predicts(script, tiny_pkl,
+                                                                             tmp_path):
     flags, model_file = SCRIPTS[script]
     command = [sys.executable, str(REPO / 'code' / (script + '.py')), '--dataset', str(tiny_pkl),
                '--output-dir', str(tmp_path)]
     done = subprocess.run(command + flags, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / model_file).exists()
+    # The same command with the same seed writes the same files, byte for byte.
+    again = command[:-1] + [str(tmp_path / 'again')] + flags
+    assert subprocess.run(again, capture_output=True, timeout=600).returncode == 0
+    saved = sorted(path.name for path in tmp_path.glob('*.npz'))
+    assert saved == sorted(path.name for path in (tmp_path / 'again').glob('*.npz'))
+    for name in saved:
+        assert (tmp_path / name).read_bytes() == (tmp_path / 'again' / name).read_bytes(), name
     done = subprocess.run(command + ['--evaluate'], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     if script == 'dA':
@@ -134,3 +142,18 @@ def test_every_script_evaluates_and_predicts_with_the_model_it_saved(script, tin
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and 'no such model file' in done.stderr
     assert 'Traceback' not in done.stderr
+
+
+@pytest.mark.parametrize('script', sorted(SCRIPTS))
+def test_every_script_refuses_an_output_folder_it_cannot_create_before_training(script,
+                                                                                 tiny_pkl,
+                                                                                 tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    done = subprocess.run([sys.executable, str(REPO / 'code' / (script + '.py')),
+                           '--dataset', str(tiny_pkl), '--output-dir', str(blocker / 'out')],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        'error: cannot write to the output folder %s: Not a directory' % (blocker / 'out'))
+    assert 'Traceback' not in done.stderr and 'training' not in done.stderr

@@ -184,3 +184,20 @@ def test_ctrl_c_ends_pretraining_and_keeps_the_epochs_done():
 def test_pretraining_refuses_argument_lists_of_another_length():
     with pytest.raises(ValueError, match='2 pre-training functions, 1 argument sets'):
         pretrain_layers([ScriptedLayer([1.0])] * 2, 1, 1, layer_arguments=[{}])
+
+
+def test_a_cost_that_is_not_a_number_stops_training_at_once():
+    from dltutorials.support.errors import DivergenceError
+
+    costs = iter([2.0, 1.5, float('nan')] + [1.0] * 100)
+    script = Script([0.5, 0.4])
+    with pytest.raises(DivergenceError, match=r'^training diverged: the cost became nan in '
+                                              r'epoch 1, minibatch 3/10; try a smaller '
+                                              r'learning rate$'):
+        early_stopping(lambda index: next(costs), script.validate, script.test,
+                       n_train_batches=10, n_epochs=5)
+    assert script.validations == 0
+    layer = ScriptedLayer([3.0, 2.0, float('inf')])
+    with pytest.raises(DivergenceError, match='Pre-training layer 0 diverged: the cost became '
+                                              'inf in epoch 2, minibatch 1/2'):
+        pretrain_layers([layer], n_train_batches=2, pretraining_epochs=3)

@@ -64,3 +64,19 @@ def test_unreadable_files_are_refused(tmp_path):
     (tmp_path / 'junk.npz').write_bytes(b'junk')
     with pytest.raises(ModelFileError, match='not a readable .npz'):
         read_params(tmp_path / 'junk.npz')
+
+
+def test_parameters_that_are_not_numbers_are_never_written_nor_loaded(tmp_path):
+    from dltutorials.support.errors import DivergenceError
+
+    params = make_params([('W', (3, 2)), ('b', (2,))])
+    save_params(tmp_path / 'm.npz', params)
+    before = (tmp_path / 'm.npz').read_bytes()
+    params[1].set_value(numpy.array([1.0, numpy.nan], dtype=floatX))
+    with pytest.raises(DivergenceError, match=r'm.npz not written: parameter b holds NaN'):
+        save_params(tmp_path / 'm.npz', params)
+    assert (tmp_path / 'm.npz').read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ['m.npz']      # no partial file left
+    numpy.savez(tmp_path / 'bad.npz', p00_W=numpy.ones((3, 2)), p01_b=[numpy.inf, 0])
+    with pytest.raises(ModelFileError, match=r'parameter 1 \(b\) holds NaN or infinite'):
+        load_params(tmp_path / 'bad.npz', make_params([('W', (3, 2)), ('b', (2,))]))

@@ -17,10 +17,15 @@ from pathlib import Path
 
 import numpy
 
-from dltutorials.support.errors import TutorialError
+from dltutorials.support.errors import DivergenceError, TutorialError
 from dltutorials.support.runs import ConsoleHandler, run_options
 
 logger = logging.getLogger(__name__)
+
+#: Exit statuses of the scripts.
+EXIT_BAD_INPUT = 2       # a bad argument, dataset, model file or output folder
+EXIT_DIVERGED = 3        # the cost became NaN or infinite
+EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT), as shells report it
 
 #: Flags that say how to run, not what to train: they never reach the training function.
 RUN_FLAGS = ('output_dir', 'quick', 'no_plot', 'quiet', 'predict', 'evaluate')
@@ -120,22 +125,27 @@ def setup_logging(quiet=False):
 def run(task, quiet=False):
     """Run ``task()`` for a script; return the process exit status.
 
-    0 on success; 2 with a one-line ``error:`` message for bad input (a
-    :class:`~dltutorials.support.errors.TutorialError`); 130 on Ctrl-C, also
-    when the training loop caught it and returned what it had.
+    0 on success; with a one-line ``error:`` message, :data:`EXIT_DIVERGED`
+    when training diverged and :data:`EXIT_BAD_INPUT` for other bad input
+    (a :class:`~dltutorials.support.errors.TutorialError`);
+    :data:`EXIT_INTERRUPTED` on Ctrl-C, also when the training loop caught it
+    and returned what it had.
     """
     setup_logging(quiet)
     try:
         result = task()
+    except DivergenceError as err:
+        print('error: %s' % err, file=sys.stderr)
+        return EXIT_DIVERGED
     except TutorialError as err:
         print('error: %s' % err, file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     if isinstance(result, dict) and result.get('stopped_by') == 'interrupted':
         print('interrupted', file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return 0
 
 

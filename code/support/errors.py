@@ -22,5 +22,13 @@ class ModelFileError(TutorialError, ValueError):
     """A saved-parameters file that is missing, unreadable or made for another model."""
 
 
+class OutputFolderError(TutorialError, OSError):
+    """An output folder that cannot be created or written to."""
+
+
 class HyperparameterError(TutorialError, ValueError):
     """A hyper-parameter outside the range where it means something."""
+
+
+class DivergenceError(TutorialError, ArithmeticError):
+    """Training produced a cost or parameter that is not a finite number."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy
 
-from dltutorials.support.errors import ModelFileError
+from dltutorials.support.errors import DivergenceError, ModelFileError
 
 META_KEY = '__meta__'
 
@@ -34,6 +34,20 @@ def _plain(value):
     raise TypeError('%r cannot be saved in a model file' % (value,))
 
 
+def _write_npz(stream, arrays):
+    """``numpy.savez``, but the same arrays always give the same bytes.
+
+    ``numpy.savez`` stamps each entry with the time of writing; a fixed
+    stamp makes two runs with the same seed write identical files.
+    """
+    with zipfile.ZipFile(stream, 'w', zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            entry = zipfile.ZipInfo(key + '.npy', date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(entry, 'w', force_zip64=True) as member:
+                numpy.lib.format.write_array(member, numpy.asanyarray(value),
+                                             allow_pickle=False)
+
+
 def save_params(path, params, **meta):
     """Write the values of ``params`` to the ``.npz`` file ``path``.
 
@@ -44,12 +58,16 @@ def save_params(path, params, **meta):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pairs = [p if isinstance(p, tuple) else (p.name, p.get_value(borrow=True)) for p in params]
+    for name, value in pairs:
+        if not numpy.isfinite(value).all():
+            raise DivergenceError('%s not written: parameter %s holds NaN or infinite values'
+                                  % (path, name))
     arrays = {_key(i, name): value for i, (name, value) in enumerate(pairs)}
     arrays[META_KEY] = numpy.array(json.dumps(meta, default=_plain))
     fd, partial = tempfile.mkstemp(prefix=path.name + '.', suffix='.part', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as stream:
-            numpy.savez(stream, **arrays)
+            _write_npz(stream, arrays)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
@@ -98,6 +116,9 @@ def load_params(path, params, saved=None):
             raise ModelFileError('%s does not fit this model: parameter %d (%s) has shape %s '
                                  'in the file, %s in the model'
                                  % (path, index, param.name, value.shape, expected))
+        if not numpy.isfinite(value).all():
+            raise ModelFileError('%s: parameter %d (%s) holds NaN or infinite values'
+                                 % (path, index, param.name))
     for param, value in zip(params, values):
         param.set_value(value.astype(param.dtype))
     return meta

@@ -24,9 +24,10 @@ import functools
 import inspect
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
-from dltutorials.support.errors import HyperparameterError
+from dltutorials.support.errors import HyperparameterError, OutputFolderError
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,23 @@ def run_options(**changes):
 def output_path(name):
     """``name`` inside the run's output folder."""
     return current_run().output_dir / name
+
+
+def prepare_output_dir():
+    """Create the run's output folder and check it takes files, before any training.
+
+    Raises OutputFolderError naming the folder and the reason, so that a run
+    never trains for hours and then fails to save.
+    """
+    folder = current_run().output_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise OutputFolderError('cannot write to the output folder %s: %s'
+                                % (folder, err.strerror or err)) from None
+    return folder
 
 
 def epochs(n_epochs):
@@ -158,10 +176,12 @@ def load_training_data(dataset, batch_size):
     """``load_data(dataset)`` and the number of full training minibatches per epoch.
 
     In a quick run each split keeps one minibatch.  Raises
-    HyperparameterError when ``batch_size`` exceeds the training set.
+    HyperparameterError when ``batch_size`` exceeds the training set, and
+    OutputFolderError when the output folder cannot take the results.
     """
     from dltutorials.data_loading import load_data, n_examples
 
+    prepare_output_dir()
     datasets = load_data(dataset, limit=batch_size if current_run().quick else None)
     n_train = n_examples(datasets[0][0])
     if n_train < batch_size:
