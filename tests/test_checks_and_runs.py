@@ -29,7 +29,7 @@ def test_rules_accept_python_and_numpy_numbers(rule, good):
     (checks.positive_int, [0, 2.0, numpy.float32(3), True, '3', -4]),
     (checks.non_negative, [-1e-9, float('nan')]),
     (checks.fraction, [1, 1.0, -0.1]),
-    (checks.sizes, [[], 5, [3, 0], [3.0], 'ab']),
+    (checks.sizes, [[], 5, numpy.int64(5), numpy.array([[3]]), [3, 0], [3.0], 'ab']),
     (checks.two_sizes, [(20,), (20, 50, 1), (20, -5)]),
 ])
 def test_rules_refuse_with_the_argument_named(rule, bad):

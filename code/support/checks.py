@@ -43,7 +43,8 @@ class Rule(object):
                 return value
         elif self.single_ok and self._accepts_one(value):
             return [value]
-        elif isinstance(value, (list, tuple)) or hasattr(value, 'tolist'):
+        # A list, a tuple or a 1-d array (a numpy scalar has no length).
+        elif isinstance(value, (list, tuple)) or getattr(value, 'ndim', None) == 1:
             values = list(value)
             if (values and len(values) == (self.length or len(values))
                     and all(self._accepts_one(v) for v in values)):
