@@ -189,11 +189,12 @@ def report_predictions(model_file, dataset='mnist.pkl.gz', images=None, n=10):
 
     model = load_model(model_file)
     names = images or ['test image %d' % i for i in range(n)]
-    pixels = images or load_arrays(dataset)[2][0][:n]
+    # Image files are read once: the dA's report compares them with its output.
+    pixels = as_images(images or load_arrays(dataset)[2][0][:n])
     predicted = model.predict(pixels)
     if not model.is_classifier:
         # A dA's prediction is a reconstruction: say how far each is from its image.
-        difference = numpy.abs(predicted - as_images(pixels)).mean(axis=1)
+        difference = numpy.abs(predicted - pixels).mean(axis=1)
         for name, value in zip(names, difference):
             print('%s: mean absolute reconstruction error %.3f' % (name, value))
     elif images:
