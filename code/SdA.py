@@ -48,6 +48,7 @@ from dltutorials.data_loading import minibatch
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.mlp import HiddenLayer
 from dltutorials.support import checks, command_line
+from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import load_network, save_model
 from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
                                       save_filters, train_and_save)
@@ -173,6 +174,7 @@ def with_pretraining_defaults(train_step):
     """
     def pretrain(index, corruption=0.2, lr=0.1):
         return train_step(index, corruption, lr)
+    pretrain.__wrapped__ = train_step    # where a checkpoint finds what the step updates
     return pretrain
 
 
@@ -237,7 +239,8 @@ def train_sda(finetune_lr=0.1, pretraining_epochs=15, pretrain_lr=0.01, training
         pretraining = pretrain_layers(
             pretraining_fns, n_train_batches, epochs(pretraining_epochs),
             layer_arguments=[dict(corruption=level, lr=pretrain_lr)
-                             for level in sda.corruption_levels])
+                             for level in sda.corruption_levels],
+            checkpoint=checkpoint_for(pretraining_fns, PRETRAINED_FILE[:-len('.npz')]))
         logger.info('Pre-training ran for %.1f s', sum(pretraining.seconds))
         # Pre-training can take hours: keep it, whatever happens next.
         pretrained_file = save_model(output_path(PRETRAINED_FILE), sda, architecture,

@@ -50,6 +50,7 @@ import numpy
 from dltutorials.data_loading import minibatch
 from dltutorials.layers import glorot_uniform
 from dltutorials.support import checks, command_line
+from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import Model, load_network, save_model
 from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
                                       run_options, save_filters)
@@ -210,7 +211,8 @@ def train_dA(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
     name = model_file_name(corruption_level)
     logger.info('... training %r with %d %% corruption', da, percent)
     result = pretrain_layers([train_fn], n_train_batches, epochs(training_epochs),
-                             labels=['Training %s' % name[:-len('.npz')]])
+                             labels=['Training %s' % name[:-len('.npz')]],
+                             checkpoint=checkpoint_for([train_fn], name[:-len('.npz')]))
     model_file = save_model(output_path(name), da, architecture,
                             corruption_level=corruption_level, costs=result.costs[0],
                             dataset=str(dataset))

@@ -35,9 +35,12 @@ import scipy.optimize
 from dltutorials.data_loading import load_data
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.support import checks, command_line
+from dltutorials.support.checkpoints import Checkpoint
 from dltutorials.support.models import Model, save_model
-from dltutorials.support.runs import entry_point, epochs, output_path, prepare_output_dir
-from dltutorials.training import compile_set_scorer, log_summary, new_result, record_validation
+from dltutorials.support.runs import (entry_point, epochs, output_path, prepare_output_dir,
+                                      stop_requests)
+from dltutorials.training import (TrainingResult, compile_set_scorer, log_summary, new_result,
+                                  record_validation)
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
@@ -124,9 +127,14 @@ def train_cg(n_epochs=50, dataset='mnist.pkl.gz', verbose=True):
         return cache['cost'], cache['grad']
 
     model_file = output_path(MODEL_FILE)
-    result = new_result()
     best_theta = []
-    start = time.perf_counter()
+    # The state goes on from a checkpoint exactly, but scipy's conjugate
+    # direction cannot be saved: a resumed run starts a new one from the
+    # saved point (a restart, as CG does every n iterations anyway).
+    checkpoint = Checkpoint('logistic_cg', [theta], kept=best_theta)
+    saved = checkpoint.saved or {}
+    result = TrainingResult(**saved['result']) if saved else new_result()
+    start = time.perf_counter() - result.seconds
 
     def after_iteration(theta_value):
         # One conjugate-gradient iteration is this loop's epoch.
@@ -143,14 +151,26 @@ def train_cg(n_epochs=50, dataset='mnist.pkl.gz', verbose=True):
                                ('b', theta_value[n_weights:])],
                        dataset=str(dataset), best_validation_error=result.best_validation_error,
                        test_error=result.test_error)
+        result.seconds = time.perf_counter() - start
+        checkpoint.save(dict(result=result.as_dict(), finished=False),
+                        'epoch %d' % result.epochs)
+        if stop.requested:
+            raise KeyboardInterrupt
 
     logger.info('... training the model')
+    max_iterations = epochs(n_epochs)
+    iterations_left = max_iterations - result.epochs
     try:
-        scipy.optimize.fmin_cg(f=lambda t: evaluate(t)[0], fprime=lambda t: evaluate(t)[1],
-                               x0=numpy.zeros(theta.get_value().shape, dtype='float64'),
-                               callback=after_iteration, disp=0, maxiter=epochs(n_epochs))
-        if result.epochs < epochs(n_epochs):
-            result.stopped_by = 'converged'
+        with stop_requests() as stop:
+            if not saved.get('finished') and iterations_left > 0:
+                scipy.optimize.fmin_cg(f=lambda t: evaluate(t)[0],
+                                       fprime=lambda t: evaluate(t)[1],
+                                       x0=theta.get_value().astype('float64'),
+                                       callback=after_iteration, disp=0,
+                                       maxiter=iterations_left)
+                if result.epochs < max_iterations:
+                    result.stopped_by = 'converged'
+            checkpoint.save(dict(result=result.as_dict(), finished=True), 'the end')
     except KeyboardInterrupt:
         result.stopped_by = 'interrupted'
         logger.warning('interrupted in epoch %i; keeping the best model so far', result.epochs)

@@ -25,6 +25,7 @@ import time
 
 from dltutorials.data_loading import minibatch_givens, n_examples
 from dltutorials.support.errors import DivergenceError
+from dltutorials.support.runs import stop_requests
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
@@ -140,16 +141,27 @@ def log_summary(result):
                 result.seconds, result.seconds / max(result.epochs, 1))
 
 
-def diverged(cost, epoch, minibatch_index, n_train_batches, where='training'):
-    """The error that stops training when a minibatch's cost is not a finite number.
+#: A minibatch cost this many times the first one (or 1, if larger) means training diverged.
+DIVERGENCE_FACTOR = 1000
+
+
+def check_cost(cost, first_cost, epoch, minibatch_index, n_train_batches, what='training'):
+    """Raise DivergenceError if ``cost`` is not a finite number, or exploded since ``first_cost``.
 
     Once the cost is NaN or infinite, every later step is too: the
-    parameters are lost, so there is no point going on.  The usual cause is
-    a learning rate too large for the model.
+    parameters are lost, so there is no point going on.  A cost a thousand
+    times its first value is lost as surely, though it may stay finite (a
+    softmax regression's weights grow without bound at a huge learning rate,
+    and its cost with them).  The usual cause is a learning rate too large
+    for the model.
     """
-    return DivergenceError('%s diverged: the cost became %s in epoch %d, minibatch %d/%d; '
-                           'try a smaller learning rate'
-                           % (where, cost, epoch, minibatch_index + 1, n_train_batches))
+    if math.isfinite(cost) and cost <= DIVERGENCE_FACTOR * max(first_cost, 1.0):
+        return
+    change = ('became %s' % cost if not math.isfinite(cost)
+              else 'rose from %.3g to %.3g' % (first_cost, cost))
+    raise DivergenceError('%s diverged: the cost %s in epoch %d, minibatch %d/%d; '
+                          'try a smaller learning rate'
+                          % (what, change, epoch, minibatch_index + 1, n_train_batches))
 
 
 def new_result():
@@ -159,9 +171,32 @@ def new_result():
                           stopped_by='n_epochs')
 
 
+@dataclasses.dataclass
+class LoopState:
+    """Where :func:`early_stopping` is: all a checkpoint needs, besides the parameters, to go on."""
+
+    result: TrainingResult
+    patience: int
+    epoch: int = 1             # the epoch in progress, 1-based
+    minibatch: int = 0         # the next minibatch of that epoch
+    first_cost: float = None   # the first minibatch's cost: the yardstick of divergence
+    finished: bool = False
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved):
+        state = cls(**dict(saved, result=TrainingResult(**saved['result'])))
+        if not state.finished:
+            state.result.stopped_by = 'n_epochs'    # not 'interrupted': it goes on
+        return state
+
+
 def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                    patience=10000, patience_increase=2, improvement_threshold=0.995,
-                   validation_frequency=None, on_new_best=None, clock=time.perf_counter):
+                   validation_frequency=None, on_new_best=None, checkpoint=None,
+                   clock=time.perf_counter):
     """Train until patience runs out or ``n_epochs`` have passed; return a :class:`TrainingResult`.
 
     Parameters
@@ -186,54 +221,85 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     on_new_best : callable(TrainingResult), optional
         called with the result so far on each new best validation error,
         for instance to save the parameters.
+    checkpoint : :class:`~dltutorials.support.checkpoints.Checkpoint`, optional
+        saves the loop's state (a :class:`LoopState`) with the parameters
+        at the end of every epoch and when stopped; if it holds the state
+        of an interrupted run (``checkpoint.saved``), training goes on from
+        there.
 
-    A Ctrl-C stops training cleanly: the result so far is returned with
-    ``stopped_by='interrupted'``, and whatever ``on_new_best`` saved is kept.
+    A cost that is not finite, or a thousand times the first, raises
+    DivergenceError (see :func:`check_cost`).  A Ctrl-C stops training after
+    the current minibatch: the state is saved, and the result so far is
+    returned with ``stopped_by='interrupted'``; a second Ctrl-C stops at once.
     """
     if validation_frequency is None:
         validation_frequency = min(n_train_batches, max(patience // 2, 1))
     max_iterations = n_epochs * n_train_batches
 
-    result = new_result()
-    start = clock()
-    done = False
+    if checkpoint is not None and checkpoint.saved is not None:
+        state = LoopState.from_dict(checkpoint.saved)
+    else:
+        state = LoopState(result=new_result(), patience=patience)
+    result = state.result
+    start = clock() - result.seconds
+
+    def save_state(where):
+        if checkpoint is not None:
+            result.seconds = clock() - start
+            checkpoint.save(state.as_dict(), where)
+
     try:
-        while result.epochs < n_epochs and not done:
-            result.epochs += 1
-            epoch = result.epochs
-            for minibatch_index in range(n_train_batches):
-                cost = train_fn(minibatch_index)
-                if not math.isfinite(cost):
-                    raise diverged(cost, epoch, minibatch_index, n_train_batches)
-                iteration = (epoch - 1) * n_train_batches + minibatch_index
-                result.iterations = iteration + 1
+        with stop_requests() as stop:
+            while not state.finished and state.epoch <= n_epochs:
+                epoch = result.epochs = state.epoch
+                for minibatch_index in range(state.minibatch, n_train_batches):
+                    cost = float(train_fn(minibatch_index))
+                    if state.first_cost is None:
+                        state.first_cost = cost
+                    check_cost(cost, state.first_cost, epoch, minibatch_index, n_train_batches)
+                    iteration = (epoch - 1) * n_train_batches + minibatch_index
+                    result.iterations = iteration + 1
+                    state.minibatch = minibatch_index + 1
 
-                if (iteration + 1) % validation_frequency == 0:
-                    validation_error = float(validate_fn())
-                    elapsed = clock() - start
-                    left = elapsed / (iteration + 1) * (min(max_iterations, patience + 1)
-                                                        - iteration - 1)
-                    where = ', minibatch %i/%i' % (minibatch_index + 1, n_train_batches)
-                    logger.info('epoch %i%s, validation error %.2f %% '
-                                '(%.1f s elapsed, about %.0f s left)',
-                                epoch, where, validation_error * 100, elapsed, max(left, 0.0))
-                    # A significant improvement extends patience (before the
-                    # best score is replaced by this one).
-                    if validation_error < result.best_validation_error * improvement_threshold:
-                        patience = max(patience, iteration * patience_increase)
-                    if record_validation(result, validation_error, test_fn, epoch, iteration,
-                                         where):
-                        result.seconds = clock() - start
-                        if on_new_best is not None:
-                            on_new_best(result)
+                    if (iteration + 1) % validation_frequency == 0:
+                        validation_error = float(validate_fn())
+                        elapsed = clock() - start
+                        left = elapsed / (iteration + 1) * (
+                            min(max_iterations, state.patience + 1) - iteration - 1)
+                        where = ', minibatch %i/%i' % (minibatch_index + 1, n_train_batches)
+                        logger.info('epoch %i%s, validation error %.2f %% '
+                                    '(%.1f s elapsed, about %.0f s left)',
+                                    epoch, where, validation_error * 100, elapsed,
+                                    max(left, 0.0))
+                        # A significant improvement extends patience (before the
+                        # best score is replaced by this one).
+                        if validation_error < (result.best_validation_error
+                                               * improvement_threshold):
+                            state.patience = max(state.patience, iteration * patience_increase)
+                        if record_validation(result, validation_error, test_fn, epoch,
+                                             iteration, where):
+                            result.seconds = clock() - start
+                            if on_new_best is not None:
+                                on_new_best(result)
 
-                if patience <= iteration:
-                    result.stopped_by = 'patience'
-                    done = True
+                    if state.patience <= iteration:
+                        result.stopped_by = 'patience'
+                        state.finished = True
+                        break
+                    if stop.requested:
+                        result.stopped_by = 'interrupted'
+                        break
+                else:               # the epoch ran to its end
+                    state.epoch, state.minibatch = epoch + 1, 0
+                    state.finished = state.epoch > n_epochs
+                save_state('epoch %d, minibatch %d/%d'
+                           % (epoch, state.minibatch or n_train_batches, n_train_batches))
+                if stop.requested:
                     break
     except KeyboardInterrupt:
         result.stopped_by = 'interrupted'
-        logger.warning('interrupted in epoch %i; keeping the best model so far', result.epochs)
+        logger.warning('stopped at once in epoch %i; the state at the end of the last epoch '
+                       'is kept', result.epochs)
     result.seconds = clock() - start
     log_summary(result)
     return result
@@ -255,8 +321,30 @@ class PretrainingResult:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass
+class PretrainingState:
+    """Where :func:`pretrain_layers` is: all a checkpoint needs, besides the parameters, to go on."""
+
+    result: PretrainingResult
+    layer: int = 0             # the layer in training
+    epoch: int = 1             # its epoch in progress, 1-based
+    minibatch: int = 0         # the next minibatch of that epoch
+    total: float = 0.0         # the sum of the epoch's costs so far
+    first_cost: float = None   # the layer's first cost: the yardstick of divergence
+    finished: bool = False
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved):
+        state = cls(**dict(saved, result=PretrainingResult(**saved['result'])))
+        state.result.stopped_by = 'n_epochs'
+        return state
+
+
 def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_arguments=None,
-                    labels=None, clock=time.perf_counter):
+                    labels=None, checkpoint=None, clock=time.perf_counter):
     """Greedy layer-wise training: each layer in turn, ``pretraining_epochs`` epochs each.
 
     Parameters
@@ -275,12 +363,18 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         learning rate ...).
     labels : list of str, optional
         how the log names each layer; default ``'Pre-training layer k'``.
+    checkpoint : :class:`~dltutorials.support.checkpoints.Checkpoint`, optional
+        saves the state (a :class:`PretrainingState`) with the parameters at
+        the end of every epoch and when stopped; goes on from the state it
+        holds, if any.
 
     Returns
     -------
     PretrainingResult: the mean cost of every epoch of every layer trained.
-    A Ctrl-C ends pre-training at once with ``stopped_by='interrupted'``;
-    what the layers learnt so far is kept in their parameters.
+    A cost that is not finite or explodes raises DivergenceError (see
+    :func:`check_cost`).  A Ctrl-C ends pre-training after the current
+    minibatch with ``stopped_by='interrupted'``, the state saved; what the
+    layers learnt so far is kept in their parameters.
     """
     n_layers = len(pretraining_fns)
     layer_arguments = [{}] * n_layers if layer_arguments is None else list(layer_arguments)
@@ -290,27 +384,57 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         raise ValueError('got %d pre-training functions, %d argument sets and %d labels'
                          % (n_layers, len(layer_arguments), len(labels)))
 
-    result = PretrainingResult(costs=[], seconds=[])
+    if checkpoint is not None and checkpoint.saved is not None:
+        state = PretrainingState.from_dict(checkpoint.saved)
+    else:
+        state = PretrainingState(result=PretrainingResult(costs=[], seconds=[]))
+    result = state.result
     if pretraining_epochs == 0:
         return result
+
+    def save_state(where):
+        if checkpoint is not None:
+            checkpoint.save(state.as_dict(), where)
+
     try:
-        for train_fn, arguments, label in zip(pretraining_fns, layer_arguments, labels):
-            start = clock()
-            result.costs.append([])
-            result.seconds.append(0.0)
-            for epoch in range(1, pretraining_epochs + 1):
-                total = 0.0
-                for batch_index in range(n_train_batches):
-                    cost = float(train_fn(batch_index, **arguments))
-                    if not math.isfinite(cost):
-                        raise diverged(cost, epoch, batch_index, n_train_batches, label)
-                    total += cost
-                result.costs[-1].append(total / n_train_batches)
-                result.seconds[-1] = clock() - start
-                logger.info('%s, epoch %d, cost %.4f (%.1f s)', label, epoch,
-                            result.costs[-1][-1], result.seconds[-1])
+        with stop_requests() as stop:
+            for layer in range(state.layer, n_layers):
+                train_fn, arguments, label = (pretraining_fns[layer], layer_arguments[layer],
+                                              labels[layer])
+                if len(result.costs) == layer:
+                    result.costs.append([])
+                    result.seconds.append(0.0)
+                start = clock() - result.seconds[layer]
+                while state.epoch <= pretraining_epochs:
+                    epoch = state.epoch
+                    for batch_index in range(state.minibatch, n_train_batches):
+                        cost = float(train_fn(batch_index, **arguments))
+                        if state.first_cost is None:
+                            state.first_cost = cost
+                        check_cost(cost, state.first_cost, epoch, batch_index,
+                                   n_train_batches, label)
+                        state.total += cost
+                        state.minibatch = batch_index + 1
+                        if stop.requested:
+                            break
+                    else:           # the epoch ran to its end
+                        result.costs[layer].append(state.total / n_train_batches)
+                        logger.info('%s, epoch %d, cost %.4f (%.1f s)', label, epoch,
+                                    result.costs[layer][-1], clock() - start)
+                        state.epoch, state.minibatch, state.total = epoch + 1, 0, 0.0
+                    result.seconds[layer] = clock() - start
+                    save_state('%s, epoch %d, minibatch %d/%d' % (
+                        label, epoch, state.minibatch or n_train_batches, n_train_batches))
+                    if stop.requested:
+                        result.stopped_by = 'interrupted'
+                        logger.warning('interrupted while pre-training: keeping what the '
+                                       'layers learnt so far')
+                        return result
+                state.layer, state.epoch, state.first_cost = layer + 1, 1, None
+            state.finished = True
+            save_state('the end of pre-training')
     except KeyboardInterrupt:
         result.stopped_by = 'interrupted'
-        result.seconds[-1] = clock() - start
-        logger.warning('interrupted while pre-training: keeping what the layers learnt so far')
+        logger.warning('stopped at once while pre-training: keeping what the layers learnt '
+                       'so far; the state at the end of the last epoch is kept')
     return result

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy
 
 from dltutorials.support.errors import DivergenceError, TutorialError
-from dltutorials.support.runs import ConsoleHandler, run_options
-
-logger = logging.getLogger(__name__)
+from dltutorials.support.runs import ConsoleHandler, checkpoints_of_run, run_options
 
 #: Exit statuses of the scripts.
 EXIT_BAD_INPUT = 2       # a bad argument, dataset, model file or output folder
@@ -28,7 +26,7 @@ EXIT_DIVERGED = 3        # the cost became NaN or infinite
 EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT), as shells report it
 
 #: Flags that say how to run, not what to train: they never reach the training function.
-RUN_FLAGS = ('output_dir', 'quick', 'no_plot', 'quiet', 'predict', 'evaluate')
+RUN_FLAGS = ('output_dir', 'quick', 'no_plot', 'quiet', 'resume', 'predict', 'evaluate')
 
 
 def parameter_help(docstring):
@@ -73,7 +71,8 @@ def build_parser(train, description, skip=()):
     rules = getattr(train, 'rules', {})
     helps = parameter_help(train.__doc__)
     for name, parameter in inspect.signature(train).parameters.items():
-        if name == 'verbose' or name in skip or parameter.kind is parameter.VAR_KEYWORD:
+        if (name in ('verbose', 'resume') or name in skip
+                or parameter.kind is parameter.VAR_KEYWORD):
             continue
         rule = rules.get(name)
         options = dict(default=parameter.default, help=helps.get(name, ' '))
@@ -91,6 +90,9 @@ def build_parser(train, description, skip=()):
                         help='smoke test: one minibatch of each split, one epoch')
     parser.add_argument('--no-plot', action='store_true',
                         help='do not write the learning-curve and filter images')
+    parser.add_argument('--resume', action='store_true',
+                        help='go on from the checkpoint of an interrupted run with the same '
+                             'flags, to the same final model')
     use = parser.add_mutually_exclusive_group()
     use.add_argument('--predict', nargs='*', metavar='IMAGE',
                      help='instead of training, load the saved model from --output-dir and '
@@ -129,7 +131,7 @@ def run(task, quiet=False):
     when training diverged and :data:`EXIT_BAD_INPUT` for other bad input
     (a :class:`~dltutorials.support.errors.TutorialError`);
     :data:`EXIT_INTERRUPTED` on Ctrl-C, also when the training loop caught it
-    and returned what it had.
+    and returned what it had, with one line saying how to go on.
     """
     setup_logging(quiet)
     try:
@@ -141,12 +143,21 @@ def run(task, quiet=False):
         print('error: %s' % err, file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print('interrupted', file=sys.stderr)
+        print(interrupted_message(), file=sys.stderr)
         return EXIT_INTERRUPTED
     if isinstance(result, dict) and result.get('stopped_by') == 'interrupted':
-        print('interrupted', file=sys.stderr)
+        print(interrupted_message(), file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def interrupted_message():
+    """The line a script prints when Ctrl-C stopped it: where its state is, how to go on."""
+    saved = checkpoints_of_run()
+    if not saved:
+        return 'interrupted (nothing to resume: no epoch had ended)'
+    return ('interrupted: the run\'s state is saved in %s; to go on, run the same command '
+            'with --resume' % ', '.join(str(path) for path in saved))
 
 
 def main(train, model_file, description, argv=None, output_dir_keyword=None):
@@ -173,7 +184,7 @@ def main(train, model_file, description, argv=None, output_dir_keyword=None):
 
     def task():
         with run_options(output_dir=options['output_dir'], quick=options['quick'],
-                         plot=not options['no_plot']):
+                         plot=not options['no_plot'], resume=options['resume']):
             if options['predict'] is not None:
                 return report_predictions(saved_model, arguments['dataset'], options['predict'])
             if options['evaluate']:

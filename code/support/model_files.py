@@ -3,7 +3,8 @@
 Only arrays are stored, never pickled objects: a saved model loads into a
 model built by the same code, and a file made for another architecture is
 refused with the mismatching shapes named.  Files are written under a
-temporary name and renamed, so an interrupted save never leaves half a model.
+temporary name, synced to disk and renamed, so an interrupted save (a kill,
+a power cut) never leaves half a model.
 """
 import json
 import os
@@ -48,6 +49,20 @@ def _write_npz(stream, arrays):
                                              allow_pickle=False)
 
 
+def _sync_folder(folder):
+    """Make a rename in ``folder`` durable (where the system allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_params(path, params, **meta):
     """Write the values of ``params`` to the ``.npz`` file ``path``.
 
@@ -68,7 +83,12 @@ def save_params(path, params, **meta):
     try:
         with os.fdopen(fd, 'wb') as stream:
             _write_npz(stream, arrays)
+            # On disk before the rename, so that a power cut leaves the old
+            # file or the new one, never a renamed empty one.
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(partial, path)
+        _sync_folder(path.parent)
     finally:
         if os.path.exists(partial):
             os.remove(partial)

@@ -16,15 +16,20 @@ Everything about *how* a run happens is here:
   progress is shown as it trains, unless ``verbose=False``;
 * **the data and the files** of a run: :func:`load_training_data`,
   :func:`train_and_save` (the early-stopping loop, saving each new best model
-  and drawing the learning curve), :func:`save_filters`.
+  and drawing the learning curve), :func:`save_filters`;
+* **checkpoints and Ctrl-C**: the run's identity and checkpoint files (see
+  :mod:`dltutorials.support.checkpoints`), and :func:`stop_requests`, which
+  lets a loop finish its minibatch before stopping.
 """
 import contextlib
 import dataclasses
 import functools
 import inspect
 import logging
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from dltutorials.support.errors import HyperparameterError, OutputFolderError
@@ -39,6 +44,7 @@ class RunOptions:
     output_dir: Path = Path('results')   # where model files and pictures go
     quick: bool = False                  # smoke test: one minibatch per split, one epoch
     plot: bool = True                    # draw learning curves and filters
+    resume: bool = False                 # go on from the run's checkpoints
 
 
 _current = [RunOptions()]
@@ -86,6 +92,122 @@ def prepare_output_dir():
 def epochs(n_epochs):
     """``n_epochs``, or 1 in a quick run."""
     return 1 if current_run().quick else n_epochs
+
+
+# --------------------------------------------------------------------------
+# A run's identity and checkpoints
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Run:
+    """What the training functions called by one outermost call share."""
+
+    calls: list = dataclasses.field(default_factory=list)  # (name, arguments), outermost first
+    checkpoints: list = dataclasses.field(default_factory=list)   # paths, in the output folders
+    resumed: bool = False       # a loop went on from its checkpoint
+    interrupted: bool = False   # a training function returned after a Ctrl-C
+
+
+_runs = []
+
+
+def run_identity():
+    """What makes a checkpoint this run's: the innermost training function and its arguments.
+
+    With the engine and ``floatX``, which change the numbers, and ``quick``.
+    """
+    from dltutorials.support.checkpoints import identity_json
+    from dltutorials.support.engine import ENGINE, theano
+
+    name, arguments = _runs[-1].calls[-1] if _runs and _runs[-1].calls else ('', {})
+    return identity_json(dict(function=name, arguments=arguments, engine=ENGINE,
+                              floatX=theano.config.floatX, quick=current_run().quick))
+
+
+def register_checkpoint(path):
+    """Note a checkpoint of the run, to delete when the run ends normally."""
+    if _runs and path not in _runs[-1].checkpoints:
+        _runs[-1].checkpoints.append(path)
+
+
+def mark_resumed():
+    if _runs:
+        _runs[-1].resumed = True
+
+
+def run_has_resumed():
+    """True once a loop of this run went on from its checkpoint."""
+    return bool(_runs) and _runs[-1].resumed
+
+
+def checkpoints_of_run():
+    """The checkpoint files of the run in progress (or of the last one), that exist."""
+    return [path for path in (_runs[-1].checkpoints if _runs else _last_run_checkpoints)
+            if path.exists()]
+
+
+_last_run_checkpoints = []
+
+
+@contextlib.contextmanager
+def _training_call(function, arguments):
+    """Record a call of a training function; at the end of the outermost, clean up."""
+    outermost = not _runs
+    if outermost:
+        _runs.append(_Run())
+    run = _runs[-1]
+    name = '%s.%s' % (function.__module__.split('.')[-1], function.__name__)
+    run.calls.append((name, {key: value for key, value in arguments.items()
+                             if key != 'verbose'}))
+    finished = False
+    try:
+        yield run
+        finished = True
+    finally:
+        run.calls.pop()
+        if outermost:
+            _runs.pop()
+            _last_run_checkpoints[:] = run.checkpoints
+            if finished and not run.interrupted:
+                for path in run.checkpoints:
+                    if path.exists():
+                        path.unlink()
+
+
+class StopRequest:
+    """Set by a first Ctrl-C inside :func:`stop_requests`."""
+
+    requested = False
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """Within the block, a first Ctrl-C asks to stop; a second stops at once.
+
+    Yields a :class:`StopRequest` whose ``requested`` the loop checks
+    between minibatches: stopping there leaves the parameters consistent
+    (a KeyboardInterrupt raised in the middle of a compiled function's
+    updates might not), so the loop can save a checkpoint and go on later
+    exactly where it stopped.  The second Ctrl-C raises KeyboardInterrupt
+    as usual.  Outside the main thread (where signals cannot be caught)
+    Ctrl-C keeps its usual effect.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def ask_to_stop(signum, frame):
+        if request.requested:
+            raise KeyboardInterrupt
+        request.requested = True
+        logger.warning('stopping after this step (Ctrl-C again to stop at once)')
+
+    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --------------------------------------------------------------------------
@@ -142,6 +264,11 @@ def entry_point(**rules):
     naming it, before any data is loaded; sequences arrive as lists.  An
     argument whose default is None may be None.  If the function has a
     ``verbose`` argument, :func:`show_progress` follows it.
+
+    The decorated function also takes ``resume=True``: go on from the
+    checkpoints of an interrupted run with the same arguments (see
+    :mod:`dltutorials.support.checkpoints`).  A call that ends normally
+    deletes its run's checkpoints.
     """
     def decorate(function):
         signature = inspect.signature(function)
@@ -150,7 +277,7 @@ def entry_point(**rules):
             raise TypeError('%s has no argument %s' % (function.__name__, ', '.join(unknown)))
 
         @functools.wraps(function)
-        def checked(*args, **kwargs):
+        def checked(*args, resume=None, **kwargs):
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError as err:
@@ -162,8 +289,18 @@ def entry_point(**rules):
                     bound.arguments[name] = rule.check(name, value)
             if 'verbose' in bound.arguments:
                 show_progress(bound.arguments['verbose'])
-            return function(*bound.args, **bound.kwargs)
+            options = {} if resume is None else {'resume': bool(resume)}
+            with run_options(**options), _training_call(function, bound.arguments) as run:
+                result = function(*bound.args, **bound.kwargs)
+                # An interrupted run keeps its checkpoints, to go on from them.
+                if isinstance(result, dict) and result.get('stopped_by') == 'interrupted':
+                    run.interrupted = True
+            return result
         checked.rules = rules     # the command line's flags take their types from them
+        # help() and the notebook's signature show the keyword the wrapper adds.
+        checked.__signature__ = signature.replace(parameters=list(
+            signature.parameters.values()) + [inspect.Parameter(
+                'resume', inspect.Parameter.KEYWORD_ONLY, default=None)])
         return checked
     return decorate
 
@@ -194,7 +331,8 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
                    model_file, architecture, dataset, **loop_options):
     """Train ``network`` with early stopping; save each new best model; return a result dict.
 
-    The best parameters go to ``model_file`` in the run's output folder,
+    The loop's state is checkpointed to ``<model>.checkpoint.npz`` (see
+    :mod:`dltutorials.support.checkpoints`).  The best parameters go to ``model_file`` in the run's output folder,
     with ``architecture`` (the keyword arguments that rebuild ``network``)
     and the scores; at the end they are put back into ``network``, so the
     returned model is the best one, not the last.  With plots on, the
@@ -204,11 +342,13 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
     ``model_file``, ``plot_file`` (None without a plot) and ``model`` (a
     :class:`~dltutorials.support.models.Model` of ``network``).
     """
+    from dltutorials.support.checkpoints import checkpoint_for
     from dltutorials.support.models import Model, save_model
     from dltutorials.training import early_stopping
 
     model_file = output_path(model_file)
     best_values = []
+    checkpoint = checkpoint_for([train_fn], Path(model_file).stem, kept=best_values)
 
     def save_best(result):
         best_values[:] = [param.get_value() for param in network.params]
@@ -217,7 +357,7 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
                    test_error=result.test_error)
 
     result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, epochs(n_epochs),
-                            on_new_best=save_best, **loop_options)
+                            on_new_best=save_best, checkpoint=checkpoint, **loop_options)
     for param, value in zip(network.params, best_values):
         param.set_value(value)
     if best_values:
