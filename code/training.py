@@ -221,8 +221,9 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     on_new_best : callable(TrainingResult), optional
         called with the result so far on each new best validation error,
         for instance to save the parameters.
-    checkpoint : :class:`~dltutorials.support.checkpoints.Checkpoint`, optional
-        saves the loop's state (a :class:`LoopState`) with the parameters
+    checkpoint : Checkpoint, optional
+        a :class:`~dltutorials.support.checkpoints.Checkpoint`: saves the
+        loop's state (a :class:`LoopState`) with the parameters
         at the end of every epoch and when stopped; if it holds the state
         of an interrupted run (``checkpoint.saved``), training goes on from
         there.
@@ -363,8 +364,9 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         learning rate ...).
     labels : list of str, optional
         how the log names each layer; default ``'Pre-training layer k'``.
-    checkpoint : :class:`~dltutorials.support.checkpoints.Checkpoint`, optional
-        saves the state (a :class:`PretrainingState`) with the parameters at
+    checkpoint : Checkpoint, optional
+        a :class:`~dltutorials.support.checkpoints.Checkpoint`: saves the
+        state (a :class:`PretrainingState`) with the parameters at
         the end of every epoch and when stopped; goes on from the state it
         holds, if any.
 

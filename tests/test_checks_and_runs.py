@@ -137,7 +137,7 @@ def test_each_script_has_one_documented_flag_per_keyword_with_its_default(module
     defaults = vars(parser.parse_args([]))
     expected = {key: list(p.default) if isinstance(p.default, tuple) else p.default
                 for key, p in inspect.signature(train).parameters.items()
-                if key not in skip + ['verbose']}
+                if key not in skip + ['verbose', 'resume']}
     assert {key: value for key, value in defaults.items() if key not in RUN_FLAGS} == expected
     for action in parser._actions:
         if action.dest in expected:
@@ -190,3 +190,68 @@ logging.getLogger('dltutorials').warning('a warning')
     assert done.stdout.count('Optimization complete') == 1      # the first run only
     assert 'Optimization complete' not in done.stderr            # the user's level: WARNING
     assert 'USER a warning' in done.stderr
+
+
+# ------------------------------------------------- the run flags, as a user types them
+
+SAMPLE = str(REPO / 'data' / 'mnist_sample.pkl.gz')
+
+
+def script(name, *arguments):
+    return subprocess.run([sys.executable, 'code/%s.py' % name] + [str(a) for a in arguments],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+
+
+@pytest.mark.parametrize('module, name', ENTRY_POINTS)
+def test_help_of_every_script_lists_its_flags_and_exits_0(module, name):
+    import importlib
+    import inspect
+
+    done = script(module, '--help')
+    assert done.returncode == 0 and done.stderr == '', done.stderr
+    train = getattr(importlib.import_module('dltutorials.' + module), name)
+    keywords = [key for key in inspect.signature(train).parameters
+                if key not in ('verbose', 'resume', 'output_folder')]
+    for flag in ['--' + key.replace('_', '-') for key in keywords] + [
+            '--output-dir', '--quiet', '--quick', '--no-plot', '--resume', '--predict',
+            '--evaluate']:
+        assert flag in done.stdout, flag
+
+
+def test_quiet_and_no_plot_change_what_is_shown_and_drawn_not_the_model(tmp_path):
+    arguments = ['--dataset', SAMPLE, '--n-epochs', '2', '--n-hidden', '20']
+    loud = script('mlp', *arguments, '--output-dir', tmp_path / 'loud')
+    quiet = script('mlp', *arguments, '--output-dir', tmp_path / 'quiet', '--quiet', '--no-plot')
+    assert loud.returncode == quiet.returncode == 0, quiet.stderr
+    assert 'epoch 2, minibatch 300/300, validation error' in loud.stderr
+    assert quiet.stderr == '' and quiet.stdout == ''
+    assert (tmp_path / 'loud' / 'mlp_curve.png').exists()
+    assert not list((tmp_path / 'quiet').glob('*.png'))
+    assert (tmp_path / 'loud' / 'mlp.npz').read_bytes() == \
+        (tmp_path / 'quiet' / 'mlp.npz').read_bytes()
+
+
+def test_seed_decides_the_initial_weights():
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        files = []
+        for seed in ('1234', '1234', '5'):
+            output = '%s/%d' % (folder, len(files))
+            done = script('mlp', '--dataset', SAMPLE, '--n-epochs', '1', '--n-hidden', '20',
+                          '--seed', seed, '--quiet', '--no-plot', '--output-dir', output)
+            assert done.returncode == 0, done.stderr
+            files.append(open(output + '/mlp.npz', 'rb').read())
+    assert files[0] == files[1] != files[2]
+
+
+def test_patience_decides_when_training_stops(tmp_path):
+    epochs = {}
+    for patience in ('20', '2000'):
+        done = script('logistic_sgd', '--dataset', SAMPLE, '--patience', patience,
+                      '--no-plot', '--output-dir', tmp_path / patience)
+        assert done.returncode == 0, done.stderr
+        found = re.search(r'The code ran for (\d+) epochs \(\d+ minibatches, stopped by patience\)',
+                          done.stderr)
+        assert found, done.stderr
+        epochs[patience] = int(found.group(1))
+    assert epochs['20'] < epochs['2000'] < 1000

@@ -135,5 +135,7 @@ def test_quick_mode_end_to_end_from_the_command_line(tiny_pkl, tmp_path, capsys)
     assert (tmp_path / 'convolutional_mlp_curve.png').exists()
     assert main(args + ['--predict']) == 0
     assert 'Predicted values' in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(['--nkerns', '20'])
+    with pytest.raises(SystemExit) as stop:
+        main(['--nkerns', '20'])          # two numbers needed
+    assert stop.value.code == 2
+    assert 'argument --nkerns: expected 2 arguments' in capsys.readouterr().err

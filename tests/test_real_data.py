@@ -1,18 +1,26 @@
 """Full trainings on real digits, at the tutorial's settings (slow: pytest -m slow)."""
 import pytest
 
+from conftest import REPO, SHARED_DATA
 from dltutorials.logistic_cg import cg_optimization_mnist
 from dltutorials.logistic_sgd import predict, sgd_optimization_mnist
 
 pytestmark = pytest.mark.slow
 
 
-def test_logistic_sgd_on_the_8k_digits(shared_data, tmp_path):
+@pytest.fixture
+def digits_8k():
+    """The 8,000 real digits: ../shared's copy, else the byte-identical one shipped in data/."""
+    shared = SHARED_DATA / 'mnist_8k.pkl.gz'
+    return str(shared if shared.exists() else REPO / 'data' / 'mnist_sample.pkl.gz')
+
+
+def test_logistic_sgd_on_the_8k_digits(digits_8k, tmp_path):
     # An independent implementation of the same recipe ends at 9.3 %.
-    result = sgd_optimization_mnist(dataset=str(shared_data / 'mnist_8k.pkl.gz'))
+    result = sgd_optimization_mnist(dataset=digits_8k)
     assert result['stopped_by'] == 'patience'
     assert result['test_error'] <= 0.095
-    assert len(predict(result['model_file'], str(shared_data / 'mnist_8k.pkl.gz'))) == 10
+    assert len(predict(result['model_file'], digits_8k)) == 10
 
 
 def test_logistic_sgd_on_full_fashion_mnist(shared_data, tmp_path):
@@ -22,28 +30,28 @@ def test_logistic_sgd_on_full_fashion_mnist(shared_data, tmp_path):
     assert 40 <= result['epochs'] <= 100
 
 
-def test_logistic_cg_on_the_8k_digits(shared_data, tmp_path):
-    result = cg_optimization_mnist(n_epochs=50, mnist_pkl_gz=str(shared_data / 'mnist_8k.pkl.gz'))
+def test_logistic_cg_on_the_8k_digits(digits_8k, tmp_path):
+    result = cg_optimization_mnist(n_epochs=50, mnist_pkl_gz=digits_8k)
     assert result['test_error'] <= 0.11
 
 
-def test_mlp_on_the_8k_digits(shared_data, tmp_path):
+def test_mlp_on_the_8k_digits(digits_8k, tmp_path):
     from dltutorials.mlp import test_mlp
     # The tutorial's settings; an independent implementation ends near 9.5 %.
-    result = test_mlp(dataset=str(shared_data / 'mnist_8k.pkl.gz'))
+    result = test_mlp(dataset=digits_8k)
     assert result['test_error'] <= 0.105
 
 
-def test_lenet_on_the_8k_digits(shared_data, tmp_path):
+def test_lenet_on_the_8k_digits(digits_8k, tmp_path):
     from dltutorials.convolutional_mlp import evaluate_lenet5
     # The tutorial's settings; an independent implementation ends at 2.5 %.
-    result = evaluate_lenet5(dataset=str(shared_data / 'mnist_8k.pkl.gz'))
+    result = evaluate_lenet5(dataset=digits_8k)
     assert result['test_error'] <= 0.03
 
 
-def test_dA_filters_on_the_8k_digits(shared_data, tmp_path):
+def test_dA_filters_on_the_8k_digits(digits_8k, tmp_path):
     from dltutorials.dA import test_dA
-    results = test_dA(dataset=str(shared_data / 'mnist_8k.pkl.gz'), output_folder=str(tmp_path))
+    results = test_dA(dataset=digits_8k, output_folder=str(tmp_path))
     for level, result in results.items():
         costs = result['costs']
         assert len(costs) == 15 and costs[-1] < 0.7 * costs[0]
@@ -52,12 +60,12 @@ def test_dA_filters_on_the_8k_digits(shared_data, tmp_path):
     assert (tmp_path / 'filters_corruption_30.png').exists()
 
 
-def test_sda_pretraining_beats_random_initialisation_on_the_8k_digits(shared_data, tmp_path):
+def test_sda_pretraining_beats_random_initialisation_on_the_8k_digits(digits_8k, tmp_path):
     from dltutorials.SdA import train_sda
     from dltutorials.support.runs import run_options
     # The script's settings; an independent implementation of the same recipe:
     # 5.3 % pre-trained against 6.3 % from random initialisation.
-    dataset = str(shared_data / 'mnist_8k.pkl.gz')
+    dataset = digits_8k
     with run_options(output_dir=tmp_path / 'pretrained'):
         pretrained = train_sda(dataset=dataset)
     with run_options(output_dir=tmp_path / 'random'):
@@ -74,9 +82,9 @@ def test_sda_on_full_fashion_mnist(shared_data, tmp_path):
     assert result['test_error'] <= 0.123
 
 
-def test_every_script_runs_its_quick_mode_on_real_digits(shared_data, tmp_path):
+def test_every_script_runs_its_quick_mode_on_real_digits(digits_8k, tmp_path):
     import importlib
     for name in ('logistic_sgd', 'mlp', 'convolutional_mlp', 'dA', 'SdA'):
         module = importlib.import_module('dltutorials.' + name)
-        assert module.main(['--quick', '--dataset', str(shared_data / 'mnist_8k.pkl.gz'),
+        assert module.main(['--quick', '--dataset', digits_8k,
                             '--output-dir', str(tmp_path / name)]) == 0

@@ -201,3 +201,127 @@ def test_a_cost_that_is_not_a_number_stops_training_at_once():
     with pytest.raises(DivergenceError, match='Pre-training layer 0 diverged: the cost became '
                                               'inf in epoch 2, minibatch 1/2'):
         pretrain_layers([layer], n_train_batches=2, pretraining_epochs=3)
+
+
+def test_a_cost_a_thousand_times_the_first_is_divergence_too():
+    from dltutorials.support.errors import DivergenceError
+
+    # 1999 < 1000 * 2.0: a bad step, not yet divergence; 2001 is.
+    costs = iter([2.0, 1999.0, 2001.0] + [1.0] * 100)
+    script = Script([0.5])
+    with pytest.raises(DivergenceError, match=r'^training diverged: the cost rose from 2 to '
+                                              r'2e\+03 in epoch 1, minibatch 3/10; try a '
+                                              r'smaller learning rate$'):
+        early_stopping(lambda index: next(costs), script.validate, script.test,
+                       n_train_batches=10, n_epochs=5)
+    # Below a first cost of 1 the yardstick is 1: a cost of 999 after 0.01 is no divergence.
+    costs = iter([0.01, 999.0] + [0.5] * 100)
+    early_stopping(lambda index: next(costs), script.validate, script.test,
+                   n_train_batches=10, n_epochs=2)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+class World:
+    """A scripted model whose 'parameters' are the number of steps trained.
+
+    The validation error it reports depends on that number only, as a real
+    model's depends on its weights: restoring the number is restoring the model.
+    """
+
+    def __init__(self, steps=0, interrupt_at=None):
+        self.steps, self.interrupt_at = steps, interrupt_at
+
+    def train(self, index):
+        import os
+        import signal
+        self.steps += 1
+        if self.steps == self.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)     # Ctrl-C in the middle of a minibatch
+        return 2.0 + (self.steps % 7) / 10.0
+
+    def validate(self):
+        # Improves, stalls, improves a little, then worsens: patience decides.
+        return [0.5, 0.4, 0.4, 0.39, 0.3, 0.31, 0.35][min(self.steps // 5 - 1, 6)]
+
+    def test(self):
+        return self.steps / 1000.0
+
+
+class MemoryCheckpoint:
+    """A checkpoint kept in memory: each save is a JSON copy of the state, with the world's steps."""
+
+    def __init__(self, world, saved=None):
+        self.world, self.saved, self.saves = world, None, []
+        if saved is not None:
+            self.saved, self.world.steps = saved
+
+    def save(self, state, where):
+        import json
+        self.saves.append((json.loads(json.dumps(state)), self.world.steps))
+
+
+def without_time(result):
+    return dict(result.as_dict(), seconds=None)
+
+
+def test_early_stopping_resumed_from_any_checkpoint_ends_as_the_whole_run():
+    loop = dict(n_train_batches=5, n_epochs=30, patience=20, validation_frequency=5)
+    world = World()
+    whole = early_stopping(world.train, world.validate, world.test,
+                           checkpoint=MemoryCheckpoint(world), **loop)
+    # Best at iteration 24 sets patience to 48: the 49th minibatch, in epoch 10, is the last.
+    assert whole.stopped_by == 'patience' and (whole.iterations, whole.epochs) == (49, 10)
+
+    world = World()
+    checkpoint = MemoryCheckpoint(world)
+    early_stopping(world.train, world.validate, world.test, checkpoint=checkpoint, **loop)
+    assert len(checkpoint.saves) == whole.epochs       # one per epoch, the last one finished
+    assert checkpoint.saves[-1][0]['finished']
+    for saved in checkpoint.saves:
+        world = World()
+        resumed = early_stopping(world.train, world.validate, world.test,
+                                 checkpoint=MemoryCheckpoint(world, saved), **loop)
+        assert without_time(resumed) == without_time(whole), saved[0]['epoch']
+
+
+def test_ctrl_c_stops_after_the_minibatch_saves_where_and_resumes_to_the_same_result():
+    loop = dict(n_train_batches=5, n_epochs=30, patience=20, validation_frequency=5)
+    world = World()
+    whole = early_stopping(world.train, world.validate, world.test, **loop)
+
+    world = World(interrupt_at=13)           # epoch 3, minibatch 3 of 5
+    checkpoint = MemoryCheckpoint(world)
+    stopped = early_stopping(world.train, world.validate, world.test, checkpoint=checkpoint,
+                             **loop)
+    assert stopped.stopped_by == 'interrupted' and world.steps == 13
+    state, steps = checkpoint.saves[-1]
+    assert (state['epoch'], state['minibatch'], steps) == (3, 3, 13)
+
+    world = World()
+    resumed = early_stopping(world.train, world.validate, world.test,
+                             checkpoint=MemoryCheckpoint(world, checkpoint.saves[-1]), **loop)
+    assert without_time(resumed) == without_time(whole)
+
+
+def test_pretraining_resumed_from_any_checkpoint_ends_as_the_whole_run():
+    def layers(world):
+        return [lambda index, **kw: world.train(index),
+                lambda index, **kw: 10 + world.train(index)]
+
+    world = World()
+    whole = pretrain_layers(layers(world), 3, 2)
+    world = World(interrupt_at=4)            # layer 0, epoch 2, minibatch 1 of 3
+    stopped = MemoryCheckpoint(world)
+    assert pretrain_layers(layers(world), 3, 2, checkpoint=stopped).interrupted
+    assert (stopped.saves[-1][0]['epoch'], stopped.saves[-1][0]['minibatch']) == (2, 1)
+    world = World()
+    checkpoint = MemoryCheckpoint(world)
+    pretrain_layers(layers(world), 3, 2, checkpoint=checkpoint)
+    # Two layers x two epochs, and the end.
+    assert len(checkpoint.saves) == 5 and checkpoint.saves[-1][0]['finished']
+    for saved in checkpoint.saves + stopped.saves[-1:]:
+        world = World()
+        resumed = pretrain_layers(layers(world), 3, 2,
+                                  checkpoint=MemoryCheckpoint(world, saved))
+        assert resumed.costs == whole.costs and resumed.stopped_by == 'n_epochs'

@@ -56,6 +56,8 @@ if ENGINE == 'theano':
 
     # Registers a faster max-pooling gradient.
     from dltutorials.support import fast_pooling  # noqa: F401
+    # Compiled code of ops without properties is reused, not rebuilt by every process.
+    from dltutorials.support import compile_cache  # noqa: F401
 
 else:
     import numpy

@@ -1,0 +1,186 @@
+"""Runs that survive: kill a script, resume it, compare model files; Ctrl-C; divergence.
+
+Everything here runs the scripts as a user does, in child processes, on the
+digits shipped in ``data/``: a run killed with SIGKILL after its first
+checkpoint and continued with ``--resume`` must write byte for byte the
+model file of a run never interrupted (same seed).
+"""
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+
+SAMPLE = str(REPO / 'data' / 'mnist_sample.pkl.gz')
+
+# name: (script, arguments, the checkpoint to wait for, the model files to compare)
+RUNS = {
+    'mlp': ('mlp', ['--n-epochs', '3', '--n-hidden', '100'],
+            'mlp.checkpoint.npz', ['mlp.npz']),
+    'lenet': ('convolutional_mlp', ['--n-epochs', '2', '--nkerns', '4', '6', '--batch-size', '50'],
+              'convolutional_mlp.checkpoint.npz', ['convolutional_mlp.npz']),
+    # Killed in the second dA: the first is restored from its finished checkpoint.
+    'dA': ('dA', ['--training-epochs', '2', '--n-hidden', '100', '--corruption-levels', '0',
+                  '0.3'],
+           'dA_corruption_30.checkpoint.npz', ['dA_corruption_0.npz', 'dA_corruption_30.npz']),
+    'SdA pre-training': ('SdA', ['--pretraining-epochs', '3', '--training-epochs', '1',
+                                 '--hidden-layers-sizes', '100', '100'],
+                         'SdA_pretrained.checkpoint.npz', ['SdA_pretrained.npz', 'SdA.npz']),
+    'SdA fine-tuning': ('SdA', ['--pretraining-epochs', '1', '--training-epochs', '3',
+                                '--hidden-layers-sizes', '100', '100'],
+                        'SdA.checkpoint.npz', ['SdA_pretrained.npz', 'SdA.npz']),
+}
+
+
+def command(script, arguments, output, *flags):
+    return ([sys.executable, str(REPO / 'code' / (script + '.py')), '--dataset', SAMPLE,
+             '--output-dir', str(output), '--no-plot'] + list(arguments) + list(flags))
+
+
+def run(script, arguments, output, *flags):
+    return subprocess.run(command(script, arguments, output, *flags), capture_output=True,
+                          text=True, timeout=600, cwd=str(REPO))
+
+
+def start_and_stop(script, arguments, output, checkpoint, how, delay=0.05):
+    """Start a run; once ``checkpoint`` exists, wait ``delay`` s and send signal ``how``."""
+    process = subprocess.Popen(command(script, arguments, output), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+    deadline = time.monotonic() + 300
+    while not (output / checkpoint).exists():
+        assert process.poll() is None, 'the run ended before its first checkpoint: %s' % (
+            process.communicate()[1])
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(delay)
+    process.send_signal(how)
+    stdout, stderr = process.communicate(timeout=300)
+    return process.returncode, stderr
+
+
+@pytest.mark.parametrize('name', sorted(RUNS))
+def test_a_killed_run_resumes_to_the_same_model_files(name, tmp_path):
+    script, arguments, checkpoint, model_files = RUNS[name]
+    whole = run(script, arguments, tmp_path / 'whole', '--quiet')
+    assert whole.returncode == 0, whole.stderr
+
+    killed = tmp_path / 'killed'
+    status, _ = start_and_stop(script, arguments, killed, checkpoint, signal.SIGKILL)
+    assert status == -signal.SIGKILL          # killed, not finished
+    assert (killed / checkpoint).exists()
+
+    resumed = run(script, arguments, killed, '--resume')
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'resuming from %s' % (killed / checkpoint) in resumed.stderr
+    for model_file in model_files:
+        assert (killed / model_file).read_bytes() == (tmp_path / 'whole' / model_file).read_bytes(), \
+            model_file
+    assert not list(killed.glob('*.checkpoint.npz'))      # a finished run leaves none
+
+
+INTERRUPTED = {
+    'logistic_sgd': ['--n-epochs', '300'],
+    'logistic_cg': ['--n-epochs', '50'],
+    'mlp': RUNS['mlp'][1],
+    'convolutional_mlp': RUNS['lenet'][1],
+    'dA': ['--training-epochs', '3', '--n-hidden', '100'],
+    'SdA': RUNS['SdA fine-tuning'][1],
+}
+FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
+                    'logistic_cg': 'logistic_cg.checkpoint.npz',
+                    'mlp': 'mlp.checkpoint.npz',
+                    'convolutional_mlp': 'convolutional_mlp.checkpoint.npz',
+                    'dA': 'dA_corruption_0.checkpoint.npz',
+                    'SdA': 'SdA_pretrained.checkpoint.npz'}
+
+
+@pytest.mark.parametrize('script', sorted(INTERRUPTED))
+def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_path):
+    arguments, checkpoint = INTERRUPTED[script], FIRST_CHECKPOINT[script]
+    status, stderr = start_and_stop(script, arguments, tmp_path, checkpoint, signal.SIGINT,
+                                    delay=0.0)
+    assert status == 130, stderr
+    assert 'Traceback' not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted: the run's state is saved in ") and \
+        last.endswith('to go on, run the same command with --resume'), last
+    assert (tmp_path / checkpoint).exists()
+
+    resumed = run(script, arguments, tmp_path, '--resume', '--quiet')
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(tmp_path.glob('*.checkpoint.npz'))
+
+
+def test_ctrl_c_then_resume_gives_the_model_of_an_uninterrupted_run(tmp_path):
+    script, arguments, checkpoint, (model_file,) = RUNS['mlp']
+    status, _ = start_and_stop(script, arguments, tmp_path / 'stopped', checkpoint,
+                               signal.SIGINT, delay=0.1)
+    assert status == 130
+    assert run(script, arguments, tmp_path / 'stopped', '--resume').returncode == 0
+    assert run(script, arguments, tmp_path / 'whole').returncode == 0
+    assert (tmp_path / 'stopped' / model_file).read_bytes() == \
+        (tmp_path / 'whole' / model_file).read_bytes()
+
+
+@pytest.fixture(scope='module')
+def interrupted_mlp(tmp_path_factory):
+    """An output folder holding the checkpoint of an mlp run stopped by Ctrl-C."""
+    output = tmp_path_factory.mktemp('interrupted') / 'out'
+    script, arguments, checkpoint, _ = RUNS['mlp']
+    status, stderr = start_and_stop(script, arguments, output, checkpoint, signal.SIGINT)
+    assert status == 130, stderr
+    return output
+
+
+def test_resume_refuses_the_checkpoint_of_another_run(interrupted_mlp, tmp_path):
+    output = tmp_path / 'out'
+    shutil.copytree(interrupted_mlp, output)
+    before = (output / 'mlp.checkpoint.npz').read_bytes()
+    arguments = RUNS['mlp'][1] + ['--learning-rate', '0.05']
+    done = run('mlp', arguments, output, '--resume')
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        'error: %s is the checkpoint of another run (learning_rate=0.01 there, 0.05 here); '
+        'run the same command with --resume, or without it to start afresh'
+        % (output / 'mlp.checkpoint.npz'))
+    assert (output / 'mlp.checkpoint.npz').read_bytes() == before    # kept for the right run
+
+
+def test_without_resume_a_run_starts_afresh_and_says_so(interrupted_mlp, tmp_path):
+    output = tmp_path / 'out'
+    shutil.copytree(interrupted_mlp, output)
+    done = run('mlp', RUNS['mlp'][1], output)
+    assert done.returncode == 0, done.stderr
+    assert 'holds the state of an interrupted run: this run starts afresh' in done.stderr
+    assert 'resuming' not in done.stderr
+    assert 'epoch 1, minibatch 300/300, validation error' in done.stderr   # from the start
+    whole = run('mlp', RUNS['mlp'][1], tmp_path / 'whole')
+    assert (output / 'mlp.npz').read_bytes() == (tmp_path / 'whole' / 'mlp.npz').read_bytes()
+
+
+def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
+    done = run('mlp', RUNS['mlp'][1], tmp_path, '--resume', '--quiet')
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        'error: nothing to resume: no checkpoint %s (the run ended, or was stopped before '
+        'the end of its first epoch); run without --resume' % (tmp_path / 'mlp.checkpoint.npz'))
+
+
+@pytest.mark.parametrize('script, model_file', [('logistic_sgd', 'logistic_sgd.npz'),
+                                                ('mlp', 'mlp.npz')])
+def test_a_huge_learning_rate_stops_with_one_line_and_keeps_the_old_model(script, model_file,
+                                                                         tmp_path):
+    good = run(script, ['--n-epochs', '1', '--quiet'], tmp_path)
+    assert good.returncode == 0, good.stderr
+    before = (tmp_path / model_file).read_bytes()
+
+    done = run(script, ['--learning-rate', '1e9', '--n-epochs', '3', '--quiet'], tmp_path)
+    assert done.returncode == 3, done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert line.startswith('error: training diverged: the cost ')
+    assert 'in epoch 1, minibatch ' in line and line.endswith('try a smaller learning rate')
+    assert (tmp_path / model_file).read_bytes() == before
