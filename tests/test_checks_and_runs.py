@@ -244,14 +244,15 @@ def test_seed_decides_the_initial_weights():
     assert files[0] == files[1] != files[2]
 
 
-def test_patience_decides_when_training_stops(tmp_path):
-    epochs = {}
-    for patience in ('20', '2000'):
-        done = script('logistic_sgd', '--dataset', SAMPLE, '--patience', patience,
-                      '--no-plot', '--output-dir', tmp_path / patience)
+def test_patience_reaches_the_loop(tmp_path):
+    validations = {}
+    for patience in ('2', '2000'):
+        done = script('logistic_sgd', '--dataset', SAMPLE, '--patience', patience, '--n-epochs',
+                      '3', '--no-plot', '--output-dir', tmp_path / patience)
         assert done.returncode == 0, done.stderr
-        found = re.search(r'The code ran for (\d+) epochs \(\d+ minibatches, stopped by patience\)',
-                          done.stderr)
-        assert found, done.stderr
-        epochs[patience] = int(found.group(1))
-    assert epochs['20'] < epochs['2000'] < 1000
+        validations[patience] = re.findall(r'minibatch (\d+)/10, validation error', done.stderr)
+    # The loop validates every min(n_train_batches, patience // 2) minibatches:
+    # with patience 2 after each of the 10 minibatches of an epoch (and it
+    # keeps improving, so patience keeps growing), with 2000 once an epoch.
+    assert validations['2'] == [str(k) for k in range(1, 11)] * 3
+    assert validations['2000'] == ['10'] * 3

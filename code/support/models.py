@@ -158,12 +158,7 @@ class Model(object):
         per image, as ``load_arrays`` gives them), or image file paths (read
         by :func:`~dltutorials.support.datasets.read_images`).
         """
-        images = as_images(images)
-        predict_batch = self._compiled()
-        return numpy.concatenate([
-            predict_batch(images[start:start + PREDICTION_BATCH_SIZE])
-            for start in range(0, len(images), PREDICTION_BATCH_SIZE)]) if len(images) else \
-            predict_batch(images)
+        return _in_batches(self._compiled(), as_images(images))
 
     def evaluate(self, dataset='mnist.pkl.gz'):
         """Scores on the test split of ``dataset``; a dict.
@@ -176,12 +171,25 @@ class Model(object):
         from dltutorials.support.datasets import N_CLASSES, load_arrays
 
         test_x, test_y = load_arrays(dataset)[2]
-        predicted = self.predict(test_x)
         if not self.is_classifier:
-            z = numpy.clip(predicted.astype(numpy.float64), 1e-7, 1 - 1e-7)
-            cost = -numpy.sum(test_x * numpy.log(z) + (1 - test_x) * numpy.log(1 - z), axis=1)
-            return dict(reconstruction_cost=float(cost.mean()), n_examples=len(test_x))
+            from dltutorials.support.engine import theano
+
+            # The dA's own cost, of the clean images (no corruption).
+            reconstruction_cost = theano.function(
+                [self.input], self.network.get_reconstruction_cost(self.input, self.input))
+            cost = _in_batches(reconstruction_cost, as_images(test_x))
+            return dict(reconstruction_cost=float(cost.astype(numpy.float64).mean()),
+                        n_examples=len(test_x))
+        predicted = self.predict(test_x)
         confusion = numpy.zeros((N_CLASSES, N_CLASSES), dtype=numpy.int64)
         numpy.add.at(confusion, (test_y, predicted), 1)
         return dict(error_rate=float(numpy.mean(predicted != test_y)), confusion=confusion,
                     n_examples=len(test_x))
+
+
+def _in_batches(function, images):
+    """``function(images)``, called on at most PREDICTION_BATCH_SIZE images at a time."""
+    if not len(images):
+        return function(images)
+    return numpy.concatenate([function(images[start:start + PREDICTION_BATCH_SIZE])
+                              for start in range(0, len(images), PREDICTION_BATCH_SIZE)])
