@@ -199,6 +199,11 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                    clock=time.perf_counter):
     """Train until patience runs out or ``n_epochs`` have passed; return a :class:`TrainingResult`.
 
+    A cost that is not finite, or a thousand times the first, raises
+    DivergenceError (see :func:`check_cost`).  A Ctrl-C stops training after
+    the current minibatch: the state is saved, and the result so far is
+    returned with ``stopped_by='interrupted'``; a second Ctrl-C stops at once.
+
     Parameters
     ----------
     train_fn : callable(int) -> float
@@ -222,16 +227,10 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
         called with the result so far on each new best validation error,
         for instance to save the parameters.
     checkpoint : Checkpoint, optional
-        a :class:`~dltutorials.support.checkpoints.Checkpoint`: saves the
-        loop's state (a :class:`LoopState`) with the parameters
+        saves the loop's state (a :class:`LoopState`) with the parameters
         at the end of every epoch and when stopped; if it holds the state
         of an interrupted run (``checkpoint.saved``), training goes on from
-        there.
-
-    A cost that is not finite, or a thousand times the first, raises
-    DivergenceError (see :func:`check_cost`).  A Ctrl-C stops training after
-    the current minibatch: the state is saved, and the result so far is
-    returned with ``stopped_by='interrupted'``; a second Ctrl-C stops at once.
+        there (see :mod:`dltutorials.support.checkpoints`).
     """
     if validation_frequency is None:
         validation_frequency = min(n_train_batches, max(patience // 2, 1))
@@ -365,10 +364,9 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
     labels : list of str, optional
         how the log names each layer; default ``'Pre-training layer k'``.
     checkpoint : Checkpoint, optional
-        a :class:`~dltutorials.support.checkpoints.Checkpoint`: saves the
-        state (a :class:`PretrainingState`) with the parameters at
-        the end of every epoch and when stopped; goes on from the state it
-        holds, if any.
+        saves the state (a :class:`PretrainingState`) with the parameters
+        at the end of every epoch and when stopped; goes on from the state
+        it holds, if any (see :mod:`dltutorials.support.checkpoints`).
 
     Returns
     -------

@@ -19,19 +19,19 @@ SAMPLE = str(REPO / 'data' / 'mnist_sample.pkl.gz')
 
 # name: (script, arguments, the checkpoint to wait for, the model files to compare)
 RUNS = {
-    'mlp': ('mlp', ['--n-epochs', '3', '--n-hidden', '100'],
+    'mlp': ('mlp', ['--n-epochs', '4', '--n-hidden', '300'],
             'mlp.checkpoint.npz', ['mlp.npz']),
     'lenet': ('convolutional_mlp', ['--n-epochs', '2', '--nkerns', '4', '6', '--batch-size', '50'],
               'convolutional_mlp.checkpoint.npz', ['convolutional_mlp.npz']),
     # Killed in the second dA: the first is restored from its finished checkpoint.
-    'dA': ('dA', ['--training-epochs', '2', '--n-hidden', '100', '--corruption-levels', '0',
+    'dA': ('dA', ['--training-epochs', '3', '--n-hidden', '100', '--corruption-levels', '0',
                   '0.3'],
            'dA_corruption_30.checkpoint.npz', ['dA_corruption_0.npz', 'dA_corruption_30.npz']),
     'SdA pre-training': ('SdA', ['--pretraining-epochs', '3', '--training-epochs', '1',
                                  '--hidden-layers-sizes', '100', '100'],
                          'SdA_pretrained.checkpoint.npz', ['SdA_pretrained.npz', 'SdA.npz']),
     'SdA fine-tuning': ('SdA', ['--pretraining-epochs', '1', '--training-epochs', '3',
-                                '--hidden-layers-sizes', '100', '100'],
+                                '--hidden-layers-sizes', '200', '200'],
                         'SdA.checkpoint.npz', ['SdA_pretrained.npz', 'SdA.npz']),
 }
 
@@ -47,7 +47,10 @@ def run(script, arguments, output, *flags):
 
 
 def start_and_stop(script, arguments, output, checkpoint, how, delay=0.05):
-    """Start a run; once ``checkpoint`` exists, wait ``delay`` s and send signal ``how``."""
+    """Start a run; once ``checkpoint`` exists, wait ``delay`` s and send signal ``how``.
+
+    The runs are sized so that more than a second of training is left then.
+    """
     process = subprocess.Popen(command(script, arguments, output), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=str(REPO))
     deadline = time.monotonic() + 300
@@ -118,7 +121,7 @@ def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_pat
 def test_ctrl_c_then_resume_gives_the_model_of_an_uninterrupted_run(tmp_path):
     script, arguments, checkpoint, (model_file,) = RUNS['mlp']
     status, _ = start_and_stop(script, arguments, tmp_path / 'stopped', checkpoint,
-                               signal.SIGINT, delay=0.1)
+                               signal.SIGINT, delay=0.0)
     assert status == 130
     assert run(script, arguments, tmp_path / 'stopped', '--resume').returncode == 0
     assert run(script, arguments, tmp_path / 'whole').returncode == 0
@@ -184,3 +187,55 @@ def test_a_huge_learning_rate_stops_with_one_line_and_keeps_the_old_model(script
     assert line.startswith('error: training diverged: the cost ')
     assert 'in epoch 1, minibatch ' in line and line.endswith('try a smaller learning rate')
     assert (tmp_path / model_file).read_bytes() == before
+
+
+def test_resume_true_in_python_goes_on_from_the_scripts_checkpoint(interrupted_mlp, tmp_path):
+    import inspect
+    from dltutorials.mlp import train_mlp
+    from dltutorials.support.runs import run_options
+
+    assert inspect.signature(train_mlp).parameters['resume'].default is None
+    output = tmp_path / 'out'
+    shutil.copytree(interrupted_mlp, output)
+    with run_options(output_dir=output, plot=False):
+        result = train_mlp(dataset=SAMPLE, n_epochs=4, n_hidden=300, verbose=False, resume=True)
+    assert result['stopped_by'] == 'n_epochs' and result['epochs'] == 4
+    assert not (output / 'mlp.checkpoint.npz').exists()
+    whole = run('mlp', RUNS['mlp'][1], tmp_path / 'whole', '--quiet')
+    assert whole.returncode == 0, whole.stderr
+    assert (output / 'mlp.npz').read_bytes() == (tmp_path / 'whole' / 'mlp.npz').read_bytes()
+
+
+# ------------------------------------------------- the checkpoint file itself
+
+def test_a_checkpoint_with_nan_parameters_is_never_written(tmp_path):
+    import numpy
+    from dltutorials.support.checkpoints import Checkpoint
+    from dltutorials.support.engine import theano
+    from dltutorials.support.errors import DivergenceError
+    from dltutorials.support.runs import run_options
+
+    W = theano.shared(numpy.ones(3, dtype=theano.config.floatX), name='W')
+    with run_options(output_dir=tmp_path):
+        checkpoint = Checkpoint('m', [W])
+        checkpoint.save({'epoch': 2}, 'the end of epoch 1')
+        before = (tmp_path / 'm.checkpoint.npz').read_bytes()
+        W.set_value(numpy.array([1, numpy.nan, 1], dtype=theano.config.floatX))
+        with pytest.raises(DivergenceError, match='^training diverged: W became NaN or infinite '
+                                                  'by the end of epoch 2; try a smaller'):
+            checkpoint.save({'epoch': 3}, 'the end of epoch 2')
+    assert (tmp_path / 'm.checkpoint.npz').read_bytes() == before
+
+
+@pytest.mark.parametrize('kind', ['RandomState', 'Generator'])
+def test_random_generators_are_saved_and_restored_to_the_same_next_draws(kind, tmp_path):
+    import numpy
+    from dltutorials.support import checkpoints
+
+    generator = (numpy.random.RandomState(7) if kind == 'RandomState'
+                 else numpy.random.default_rng(7))
+    generator.uniform(size=5)                     # somewhere in its stream
+    state = checkpoints.identity_json(checkpoints._generator_state(generator))  # via JSON
+    restored = checkpoints._generator(state, generator)
+    assert type(restored) is type(generator) and restored is not generator
+    numpy.testing.assert_array_equal(restored.uniform(size=5), generator.uniform(size=5))

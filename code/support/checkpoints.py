@@ -100,6 +100,10 @@ def _differences(saved, current):
 class Checkpoint:
     """The saved state of one training loop of a run, in ``<name>.checkpoint.npz``.
 
+    On a run with ``resume`` on, the saved values are put back into
+    ``variables`` and ``kept`` at once, and :attr:`saved` is the loop's state
+    to go on from (None: start from the beginning).
+
     Parameters
     ----------
     name : str
@@ -110,10 +114,6 @@ class Checkpoint:
     kept : list, optional
         arrays the run keeps besides (the best parameters so far); saved,
         and on resuming refilled in place.
-
-    On a run with ``resume`` on, the saved values are put back into
-    ``variables`` and ``kept`` at once, and :attr:`saved` is the loop's state
-    to go on from (None: start from the beginning).
     """
 
     def __init__(self, name, variables, kept=None):

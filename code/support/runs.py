@@ -156,7 +156,8 @@ def _training_call(function, arguments):
     if outermost:
         _runs.append(_Run())
     run = _runs[-1]
-    name = '%s.%s' % (function.__module__.split('.')[-1], function.__name__)
+    # The module's file, not its name: run as a script, a model module is '__main__'.
+    name = '%s.%s' % (Path(inspect.getfile(function)).stem, function.__name__)
     run.calls.append((name, {key: value for key, value in arguments.items()
                              if key != 'verbose'}))
     finished = False
