@@ -162,6 +162,7 @@ def test_without_resume_a_run_starts_afresh_and_says_so(interrupted_mlp, tmp_pat
     assert 'resuming' not in done.stderr
     assert 'epoch 1, minibatch 300/300, validation error' in done.stderr   # from the start
     whole = run('mlp', RUNS['mlp'][1], tmp_path / 'whole')
+    assert whole.returncode == 0, whole.stderr
     assert (output / 'mlp.npz').read_bytes() == (tmp_path / 'whole' / 'mlp.npz').read_bytes()
 
 
