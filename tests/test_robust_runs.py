@@ -19,7 +19,7 @@ SAMPLE = str(REPO / 'data' / 'mnist_sample.pkl.gz')
 
 # name: (script, arguments, the checkpoint to wait for, the model files to compare)
 RUNS = {
-    'mlp': ('mlp', ['--n-epochs', '4', '--n-hidden', '300'],
+    'mlp': ('mlp', ['--n-epochs', '5', '--n-hidden', '300'],
             'mlp.checkpoint.npz', ['mlp.npz']),
     'lenet': ('convolutional_mlp', ['--n-epochs', '2', '--nkerns', '4', '6', '--batch-size', '50'],
               'convolutional_mlp.checkpoint.npz', ['convolutional_mlp.npz']),
@@ -120,9 +120,9 @@ def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_pat
 
 def test_ctrl_c_then_resume_gives_the_model_of_an_uninterrupted_run(tmp_path):
     script, arguments, checkpoint, (model_file,) = RUNS['mlp']
-    status, _ = start_and_stop(script, arguments, tmp_path / 'stopped', checkpoint,
-                               signal.SIGINT, delay=0.0)
-    assert status == 130
+    status, stderr = start_and_stop(script, arguments, tmp_path / 'stopped', checkpoint,
+                                    signal.SIGINT, delay=0.0)
+    assert status == 130, stderr
     assert run(script, arguments, tmp_path / 'stopped', '--resume').returncode == 0
     assert run(script, arguments, tmp_path / 'whole').returncode == 0
     assert (tmp_path / 'stopped' / model_file).read_bytes() == \
@@ -199,8 +199,8 @@ def test_resume_true_in_python_goes_on_from_the_scripts_checkpoint(interrupted_m
     output = tmp_path / 'out'
     shutil.copytree(interrupted_mlp, output)
     with run_options(output_dir=output, plot=False):
-        result = train_mlp(dataset=SAMPLE, n_epochs=4, n_hidden=300, verbose=False, resume=True)
-    assert result['stopped_by'] == 'n_epochs' and result['epochs'] == 4
+        result = train_mlp(dataset=SAMPLE, n_epochs=5, n_hidden=300, verbose=False, resume=True)
+    assert result['stopped_by'] == 'n_epochs' and result['epochs'] == 5
     assert not (output / 'mlp.checkpoint.npz').exists()
     whole = run('mlp', RUNS['mlp'][1], tmp_path / 'whole', '--quiet')
     assert whole.returncode == 0, whole.stderr
@@ -240,3 +240,58 @@ def test_random_generators_are_saved_and_restored_to_the_same_next_draws(kind, t
     restored = checkpoints._generator(state, generator)
     assert type(restored) is type(generator) and restored is not generator
     numpy.testing.assert_array_equal(restored.uniform(size=5), generator.uniform(size=5))
+
+
+def test_every_shared_variable_a_training_step_updates_is_in_the_checkpoint():
+    """Parameters, an update rule's own state (a velocity, as momentum keeps) and random streams."""
+    import numpy
+    from dltutorials.support.checkpoints import updated_variables
+    from dltutorials.support.engine import MRG_RandomStreams, T, theano
+
+    floatX = theano.config.floatX
+    W = theano.shared(numpy.ones(3, dtype=floatX), name='W')
+    velocity = theano.shared(numpy.zeros(3, dtype=floatX), name='velocity')
+    constant = theano.shared(numpy.ones(3, dtype=floatX), name='constant')
+    x = T.vector('x')
+    mask = MRG_RandomStreams(1).binomial(size=(3,), n=1, p=0.5, dtype=floatX)
+    cost = ((W * mask * constant * x) ** 2).sum()
+    new_velocity = 0.9 * velocity - 0.1 * T.grad(cost, W)
+    step = theano.function([x], cost, updates=[(velocity, new_velocity),
+                                               (W, W + new_velocity)])
+
+    def wrapper(x_value):
+        return step(x_value)
+    wrapper.__wrapped__ = step
+
+    variables = updated_variables([wrapper, step])        # each once
+    names = [variable.name for variable in variables]
+    assert sorted(name for name in names if name) == ['W', 'velocity']
+    assert len(variables) == 3                # and the random stream's state
+    assert constant not in variables
+
+
+def test_ctrl_c_in_a_python_session_says_how_to_go_on_there(tmp_path):
+    program = '''
+import os, signal, sys, threading, time
+from pathlib import Path
+from dltutorials.mlp import train_mlp
+from dltutorials.support.runs import run_options
+
+def press_ctrl_c():
+    while not Path('mlp.checkpoint.npz').exists():
+        time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=press_ctrl_c, daemon=True).start()
+arguments = dict(dataset=sys.argv[1], n_epochs=5, n_hidden=300)
+with run_options(output_dir='.', plot=False):
+    print('first', train_mlp(**arguments)['stopped_by'])
+    print('again', train_mlp(**arguments, resume=True)['stopped_by'])
+'''
+    done = subprocess.run([sys.executable, '-c', program, SAMPLE], capture_output=True,
+                          text=True, timeout=600, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert 'first interrupted' in done.stdout and 'again n_epochs' in done.stdout
+    assert ('interrupted: the state is saved in mlp.checkpoint.npz; to go on, call train_mlp '
+            'again with the same arguments and resume=True') in done.stdout
+    assert not (tmp_path / 'mlp.checkpoint.npz').exists()

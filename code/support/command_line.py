@@ -184,7 +184,7 @@ def main(train, model_file, description, argv=None, output_dir_keyword=None):
 
     def task():
         with run_options(output_dir=options['output_dir'], quick=options['quick'],
-                         plot=not options['no_plot'], resume=options['resume']):
+                         plot=not options['no_plot'], resume=options['resume'], script=True):
             if options['predict'] is not None:
                 return report_predictions(saved_model, arguments['dataset'], options['predict'])
             if options['evaluate']:

@@ -45,6 +45,7 @@ class RunOptions:
     quick: bool = False                  # smoke test: one minibatch per split, one epoch
     plot: bool = True                    # draw learning curves and filters
     resume: bool = False                 # go on from the run's checkpoints
+    script: bool = False                 # run by a tutorial script's command line
 
 
 _current = [RunOptions()]
@@ -291,11 +292,18 @@ def entry_point(**rules):
             if 'verbose' in bound.arguments:
                 show_progress(bound.arguments['verbose'])
             options = {} if resume is None else {'resume': bool(resume)}
+            outermost = not _runs
             with run_options(**options), _training_call(function, bound.arguments) as run:
                 result = function(*bound.args, **bound.kwargs)
                 # An interrupted run keeps its checkpoints, to go on from them.
                 if isinstance(result, dict) and result.get('stopped_by') == 'interrupted':
                     run.interrupted = True
+            if run.interrupted and outermost and not current_run().script:
+                # (A script says it in its last line, with the flag to use.)
+                logger.warning('interrupted: the state is saved in %s; to go on, call %s again '
+                               'with the same arguments and resume=True',
+                               ', '.join(str(path) for path in checkpoints_of_run()),
+                               function.__name__)
             return result
         checked.rules = rules     # the command line's flags take their types from them
         # help() and the notebook's signature show the keyword the wrapper adds.
