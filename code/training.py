@@ -294,7 +294,8 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                     state.finished = state.epoch > n_epochs
                 save_state('epoch %d, minibatch %d/%d'
                            % (epoch, state.minibatch or n_train_batches, n_train_batches))
-                if stop.requested:
+                if stop.requested and not state.finished:   # (maybe pressed while saving)
+                    result.stopped_by = 'interrupted'
                     break
     except KeyboardInterrupt:
         result.stopped_by = 'interrupted'

@@ -325,3 +325,22 @@ def test_pretraining_resumed_from_any_checkpoint_ends_as_the_whole_run():
         resumed = pretrain_layers(layers(world), 3, 2,
                                   checkpoint=MemoryCheckpoint(world, saved))
         assert resumed.costs == whole.costs and resumed.stopped_by == 'n_epochs'
+
+
+def test_ctrl_c_while_the_epochs_checkpoint_is_written_stops_there():
+    import os
+    import signal
+
+    class PressedWhileSaving(MemoryCheckpoint):
+        def save(self, state, where):
+            if not self.saves:
+                os.kill(os.getpid(), signal.SIGINT)
+            super().save(state, where)
+
+    world = World()
+    checkpoint = PressedWhileSaving(world)
+    stopped = early_stopping(world.train, world.validate, world.test, n_train_batches=5,
+                             n_epochs=30, patience=20, validation_frequency=5,
+                             checkpoint=checkpoint)
+    assert stopped.stopped_by == 'interrupted' and world.steps == 5
+    assert len(checkpoint.saves) == 1 and checkpoint.saves[0][0]['epoch'] == 2
