@@ -91,8 +91,8 @@ def build_parser(train, description, skip=()):
     parser.add_argument('--no-plot', action='store_true',
                         help='do not write the learning-curve and filter images')
     parser.add_argument('--resume', action='store_true',
-                        help='go on from the checkpoint of an interrupted run with the same '
-                             'flags, to the same final model')
+                        help='go on from where an interrupted run with the same flags '
+                             'stopped (its checkpoint in --output-dir)')
     use = parser.add_mutually_exclusive_group()
     use.add_argument('--predict', nargs='*', metavar='IMAGE',
                      help='instead of training, load the saved model from --output-dir and '

@@ -109,7 +109,8 @@ class _Run:
     interrupted: bool = False   # a training function returned after a Ctrl-C
 
 
-_runs = []
+_runs = []                   # the run in progress, if any (a list, to be set in place)
+_last_run_checkpoints = []   # the checkpoints of the last run, for the script's last line
 
 
 def run_identity():
@@ -145,9 +146,6 @@ def checkpoints_of_run():
     """The checkpoint files of the run in progress (or of the last one), that exist."""
     return [path for path in (_runs[-1].checkpoints if _runs else _last_run_checkpoints)
             if path.exists()]
-
-
-_last_run_checkpoints = []
 
 
 @contextlib.contextmanager
