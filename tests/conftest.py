@@ -1,5 +1,6 @@
 """Shared fixtures: tiny learnable datasets in every format the loader reads."""
 import gzip
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -30,6 +31,16 @@ def make_digits(n, seed=0):
 @pytest.fixture(scope='session')
 def tiny_splits():
     return make_digits(300, seed=1), make_digits(100, seed=2), make_digits(100, seed=3)
+
+
+class RunsCode:
+    """A pickle payload that, if unpickled naively, creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, ('touch %s' % self.marker,))
 
 
 def write_pkl_gz(path, obj, protocol=2):

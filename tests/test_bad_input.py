@@ -22,7 +22,7 @@ import sys
 import numpy
 import pytest
 
-from conftest import REPO, make_digits, write_idx_folder, write_pkl_gz
+from conftest import REPO, RunsCode, make_digits, write_idx_folder, write_pkl_gz
 
 # script: (its model class, the file --predict and --evaluate read)
 SCRIPTS = {
@@ -34,16 +34,6 @@ SCRIPTS = {
     'SdA': ('SdA', 'SdA.npz'),
 }
 SAMPLE = REPO / 'data' / 'mnist_sample.pkl.gz'
-
-
-class RunsPayload:
-    """A pickle that, if unpickled by plain ``pickle``, creates a file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
 
 
 # ---------------------------------------------------------------- the bad files
@@ -70,7 +60,7 @@ def bad_datasets(folder):
     labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:20]))
     (folder / 'empty').mkdir()
     with gzip.open(folder / 'malicious.pkl.gz', 'wb') as stream:
-        pickle.dump(RunsPayload(folder / 'PAYLOAD_RAN'), stream)
+        pickle.dump(RunsCode(folder / 'PAYLOAD_RAN'), stream)
     cases = {
         'truncated gzip': truncated,
         'not gzip': not_gzip,

@@ -8,7 +8,7 @@ import pickle
 import numpy
 import pytest
 
-from conftest import make_digits, write_idx, write_idx_folder, write_pkl_gz
+from conftest import RunsCode, make_digits, write_idx, write_idx_folder, write_pkl_gz
 from dltutorials import data_loading
 from dltutorials.data_loading import load_data
 from dltutorials.support import datasets
@@ -179,16 +179,6 @@ def test_idx_images_of_the_wrong_size_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------- restricted unpickler
-
-class RunsCode:
-    """A pickle payload that, if unpickled naively, creates a file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
 
 def test_pickle_that_calls_a_function_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / 'pwned'
