@@ -22,7 +22,7 @@ from dltutorials.support.datasets import load_arrays
 from dltutorials.support.engine import T, theano
 
 __all__ = ['load_data', 'load_arrays', 'shared_dataset', 'minibatch', 'minibatch_givens',
-           'n_examples']
+           'n_examples', 'shared_storage']
 
 
 def shared_dataset(data_xy, borrow=True):
@@ -52,6 +52,11 @@ def load_data(dataset, data_dir=None, limit=None):
     if limit is not None:
         splits = [(x[:limit], y[:limit]) for x, y in splits]
     return [shared_dataset(split) for split in splits]
+
+
+def shared_storage(data):
+    """The shared variable holding ``data``: itself, or for labels the one under the int32 cast."""
+    return data if hasattr(data, 'get_value') else data.owner.inputs[0]
 
 
 def n_examples(shared_x):

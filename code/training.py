@@ -22,10 +22,13 @@ import dataclasses
 import logging
 import math
 import time
+from collections import OrderedDict
 
 from dltutorials.data_loading import minibatch_givens, n_examples
 from dltutorials.support.errors import DivergenceError
 from dltutorials.support.runs import stop_requests
+from dltutorials.updates import OPTIMIZERS, scheduled_learning_rate
+from dltutorials.updates import max_norm as constrain_max_norm
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
@@ -109,6 +112,30 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
     return (train_fn,
             compile_set_scorer(x, y, errors, valid_x, valid_y, scoring_batch_size),
             compile_set_scorer(x, y, errors, test_x, test_y, scoring_batch_size))
+
+
+def training_updates(network, cost, learning_rate, optimizer='sgd', schedule='constant',
+                     n_train_batches=1, max_norm=None, constrained=()):
+    """All that one training step changes: ``network.params``, and the state of what changes them.
+
+    The update rule ``optimizer`` (a name of
+    :data:`~dltutorials.updates.OPTIMIZERS`) on the parameters, at a
+    learning rate that follows ``schedule`` (over epochs of
+    ``n_train_batches`` minibatches; see
+    :func:`~dltutorials.updates.scheduled_learning_rate`); with
+    ``max_norm``, the weight matrices ``constrained`` kept within it; and
+    the network's own ``updates`` (batch normalization's running averages).
+    """
+    schedule_updates = OrderedDict()
+    if schedule != 'constant':
+        learning_rate, schedule_updates = scheduled_learning_rate(schedule, learning_rate,
+                                                                  n_train_batches)
+    updates = OPTIMIZERS[optimizer](cost, network.params, learning_rate)
+    if max_norm is not None:
+        updates = constrain_max_norm(updates, constrained, max_norm)
+    updates.update(schedule_updates)
+    updates.update(getattr(network, 'updates', {}))
+    return updates
 
 
 def record_validation(result, validation_error, test_fn, epoch, iteration, where=''):
@@ -195,8 +222,8 @@ class LoopState:
 
 def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                    patience=10000, patience_increase=2, improvement_threshold=0.995,
-                   validation_frequency=None, on_new_best=None, checkpoint=None,
-                   clock=time.perf_counter):
+                   validation_frequency=None, on_new_best=None, on_epoch_start=None,
+                   checkpoint=None, clock=time.perf_counter):
     """Train until patience runs out or ``n_epochs`` have passed; return a :class:`TrainingResult`.
 
     A cost that is not finite, or a thousand times the first, raises
@@ -226,6 +253,10 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     on_new_best : callable(TrainingResult), optional
         called with the result so far on each new best validation error,
         for instance to save the parameters.
+    on_epoch_start : callable(int), optional
+        called with the epoch's number (from 1) before its first minibatch,
+        also when a resumed run goes on in the middle of it: to prepare the
+        epoch's training data, say (see :func:`~dltutorials.preprocessing.data_of_each_epoch`).
     checkpoint : Checkpoint, optional
         saves the loop's state (a :class:`LoopState`) with the parameters
         at the end of every epoch and when stopped; if it holds the state
@@ -252,6 +283,8 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
         with stop_requests() as stop:
             while not state.finished and state.epoch <= n_epochs:
                 epoch = result.epochs = state.epoch
+                if on_epoch_start is not None:
+                    on_epoch_start(epoch)
                 for minibatch_index in range(state.minibatch, n_train_batches):
                     cost = float(train_fn(minibatch_index))
                     if state.first_cost is None:

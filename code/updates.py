@@ -62,8 +62,7 @@ def state_like(param, name, value=0.0):
     """A shared variable of ``param``'s shape and dtype, filled with ``value``: a rule's state."""
     current = param.get_value(borrow=True)
     return theano.shared(numpy.full(current.shape, value, dtype=current.dtype),
-                         name='%s_%s' % (name, param.name or 'param'),
-                         broadcastable=param.broadcastable)
+                         name='%s_%s' % (name, param.name or 'param'))
 
 
 def as_dtype(number, like):
@@ -255,7 +254,7 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999, eps
 
 def adaptive_gains(loss_or_grads, params, learning_rate, increase=0.05, decrease=0.95,
                    min_gain=0.1, max_gain=10.0):
-    r"""The lecture's adaptive learning rates: one gain per weight, grown or cut by the gradient's sign.
+    r"""The lecture's adaptive learning rates: per-weight gains, steered by the gradient's sign.
 
     From Hinton's lecture 6: each weight's step is the global rate times its
     own gain, :math:`\Delta w = -\eta\, \mathrm{gain}\, g_t`.  Where the
@@ -303,7 +302,7 @@ def constant(learning_rate, epoch):
 
 
 def inverse_time(learning_rate, epoch, tau=10.0):
-    r"""The lecture's 1/t decay: :math:`\eta_t = \eta_0 \tau / (\tau + t)`, half the rate after tau epochs.
+    r"""The lecture's 1/t decay: :math:`\eta_t = \eta_0 \tau / (\tau + t)`; half the rate at tau.
 
     Decaying as 1/t is what stochastic approximation theory asks of SGD to
     converge (the steps sum to infinity, their squares do not).

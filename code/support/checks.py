@@ -14,6 +14,8 @@ import argparse
 import math
 import numbers
 
+import numpy
+
 from dltutorials.support.errors import HyperparameterError
 
 
@@ -81,6 +83,42 @@ two_sizes = Rule('two positive integers', numbers.Integral, lambda v: v > 0,
                  each='a positive integer', length=2)
 fractions = Rule('a non-empty list of fractions in [0, 1)', numbers.Real,
                  lambda v: 0 <= v < 1, each='a fraction in [0, 1)')
+
+
+
+
+class Choice(Rule):
+    """A name among ``choices`` (with ``each``: a non-empty list of them)."""
+
+    def __init__(self, choices, each=False):
+        self.choices = list(choices)
+        one = 'one of %s' % ', '.join(self.choices)
+        super().__init__('a list of names, each ' + one if each else one, str,
+                         lambda value: value in self.choices, each=one if each else None)
+
+    def _accepts_one(self, value):
+        return isinstance(value, str) and value in self.choices
+
+    def parse(self, text):
+        if text not in self.choices:
+            raise argparse.ArgumentTypeError('must be %s, got %s' % (self.element, text))
+        return text
+
+
+class Switch(Rule):
+    """True or False (numpy's booleans too; not 0 or 1): a command-line flag without a value."""
+
+    def __init__(self):
+        super().__init__('True or False', bool, lambda value: True)
+
+    def _accepts_one(self, value):
+        return isinstance(value, (bool, numpy.bool_))
+
+    def check(self, name, value):
+        return bool(super().check(name, value))
+
+
+switch = Switch()
 
 
 def check_same_length(**sequences):

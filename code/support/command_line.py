@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy
 
+from dltutorials.support.checks import Choice, Switch
 from dltutorials.support.errors import DivergenceError, TutorialError
 from dltutorials.support.runs import ConsoleHandler, checkpoints_of_run, run_options
 
@@ -78,10 +79,15 @@ def build_parser(train, description, skip=()):
         options = dict(default=parameter.default, help=helps.get(name, ' '))
         if isinstance(parameter.default, tuple):
             options['default'] = list(parameter.default)
-        if rule is not None:
+        if isinstance(rule, Switch):
+            # --batch-norm / --no-batch-norm
+            options['action'] = argparse.BooleanOptionalAction
+        elif rule is not None:
             options['type'] = rule.parse
             if rule.each:
                 options['nargs'] = rule.length or '+'
+            if isinstance(rule, Choice):
+                options['metavar'] = '{%s}' % ','.join(rule.choices)
         parser.add_argument('--' + name.replace('_', '-'), **options)
     parser.add_argument('--output-dir', default='results',
                         help='folder for the saved model and plots')

@@ -34,15 +34,24 @@ MODEL_MODULES = {
 PREDICTION_BATCH_SIZE = 1000
 
 
+def model_variables(network):
+    """The shared variables a model file holds: ``network.params``, then its ``statistics``.
+
+    Statistics are fixed or averaged, not trained by gradient (batch
+    normalization's running averages, a whitening's mean and rotation).
+    """
+    return list(network.params) + list(getattr(network, 'statistics', []))
+
+
 def save_model(path, network, architecture, values=None, **meta):
     """Save ``network``'s parameters, class name and ``architecture`` to ``path`` (.npz).
 
     ``architecture``: the keyword arguments of ``network``'s class that
     rebuild it (besides random generators and the input).  ``values``:
-    ``(name, array)`` pairs to save instead of ``network.params``' values.
+    ``(name, array)`` pairs to save instead of the values of :func:`model_variables`.
     ``meta``: more JSON-serialisable facts (dataset, scores).
     """
-    return save_params(path, values if values is not None else network.params,
+    return save_params(path, values if values is not None else model_variables(network),
                        model=type(network).__name__, architecture=architecture, **meta)
 
 
@@ -84,7 +93,7 @@ def load_model(path, input=None):
     except (TypeError, ValueError) as err:
         raise ModelFileError('%s: cannot build a %s from the architecture %s (%s)'
                              % (path, kind, architecture, err)) from None
-    load_params(path, network.params, saved)
+    load_params(path, model_variables(network), saved)
     return Model(network, path=path, meta=meta)
 
 

@@ -316,17 +316,25 @@ def entry_point(**rules):
 # Data and files of a run
 # --------------------------------------------------------------------------
 
-def load_training_data(dataset, batch_size):
+def load_training_data(dataset, batch_size, overfit=None):
     """``load_data(dataset)`` and the number of full training minibatches per epoch.
 
-    In a quick run each split keeps one minibatch.  Raises
-    HyperparameterError when ``batch_size`` exceeds the training set, and
-    OutputFolderError when the output folder cannot take the results.
+    In a quick run each split keeps one minibatch.  With ``overfit`` (a
+    number of examples), the lecture's first debugging step: training keeps
+    that many examples, and they are also the validation and test sets, so
+    the scores are training errors.  Raises HyperparameterError when
+    ``batch_size`` exceeds the training set, and OutputFolderError when the
+    output folder cannot take the results.
     """
-    from dltutorials.data_loading import load_data, n_examples
+    from dltutorials.data_loading import load_data, n_examples, shared_dataset, shared_storage
 
     prepare_output_dir()
     datasets = load_data(dataset, limit=batch_size if current_run().quick else None)
+    if overfit:
+        train_x, train_y = datasets[0]
+        few = shared_dataset((train_x.get_value()[:overfit],
+                              shared_storage(train_y).get_value()[:overfit]))
+        datasets = [few, few, few]
     n_train = n_examples(datasets[0][0])
     if n_train < batch_size:
         raise HyperparameterError('batch_size %d is larger than the %d training examples'
@@ -335,7 +343,7 @@ def load_training_data(dataset, batch_size):
 
 
 def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
-                   model_file, architecture, dataset, **loop_options):
+                   model_file, architecture, dataset, overfit=None, **loop_options):
     """Train ``network`` with early stopping; save each new best model; return a result dict.
 
     The loop's state is checkpointed to ``<model>.checkpoint.npz`` (see
@@ -345,12 +353,16 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
     returned model is the best one, not the last.  With plots on, the
     learning curve goes beside it as ``<model>_curve.png``.
 
+    With ``overfit`` (see :func:`load_training_data`) no model file is
+    written (it would replace a real one) and the last line says whether the
+    training error reached 0.
+
     Returns the :class:`~dltutorials.training.TrainingResult` fields plus
     ``model_file``, ``plot_file`` (None without a plot) and ``model`` (a
     :class:`~dltutorials.support.models.Model` of ``network``).
     """
     from dltutorials.support.checkpoints import checkpoint_for
-    from dltutorials.support.models import Model, save_model
+    from dltutorials.support.models import Model, model_variables, save_model
     from dltutorials.training import early_stopping
 
     model_file = output_path(model_file)
@@ -358,16 +370,20 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
     checkpoint = checkpoint_for([train_fn], Path(model_file).stem, kept=best_values)
 
     def save_best(result):
-        best_values[:] = [param.get_value() for param in network.params]
-        save_model(model_file, network, architecture, dataset=str(dataset),
-                   best_validation_error=result.best_validation_error,
-                   test_error=result.test_error)
+        best_values[:] = [variable.get_value() for variable in model_variables(network)]
+        if not overfit:
+            save_model(model_file, network, architecture, dataset=str(dataset),
+                       best_validation_error=result.best_validation_error,
+                       test_error=result.test_error)
 
     result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, epochs(n_epochs),
                             on_new_best=save_best, checkpoint=checkpoint, **loop_options)
-    for param, value in zip(network.params, best_values):
-        param.set_value(value)
-    if best_values:
+    for variable, value in zip(model_variables(network), best_values):
+        variable.set_value(value)
+    if overfit:
+        report_overfit(result, overfit)
+        best_values = []        # (no file)
+    elif best_values:
         logger.info('best model saved to %s', model_file)
     plot_file = None
     if current_run().plot and result.history:
@@ -377,6 +393,19 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
             title='%s on %s' % (type(network).__name__, Path(str(dataset)).name))
     return dict(result.as_dict(), model_file=str(model_file) if best_values else None,
                 plot_file=str(plot_file) if plot_file else None, model=Model(network))
+
+
+def report_overfit(result, n_examples):
+    """Say whether training on ``n_examples`` drove their error to 0, and what else to suspect."""
+    if result.best_validation_error == 0:
+        first = next(record for record in result.history if record['validation_error'] == 0)
+        logger.info('overfit: the training error on %d examples reached 0 in epoch %d: the model '
+                    'can learn; now train on all the data', n_examples, first['epoch'])
+    else:
+        logger.warning('overfit: the training error on %d examples is still %.2f %% after %d '
+                       'epochs: a model that cannot fit a few examples has a bug, a learning '
+                       'rate far off, or too few epochs', n_examples,
+                       100 * result.best_validation_error, result.epochs)
 
 
 def save_filters(weights, name):
