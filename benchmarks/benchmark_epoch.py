@@ -74,18 +74,20 @@ def classification_cost(model, x, y):
     return torch.nn.functional.cross_entropy(model(x), y)
 
 
-def torch_epoch(model, x_value, y_value, batch_size, learning_rate, cost=classification_cost):
-    """One epoch of plain minibatch SGD in PyTorch on the same data, minimising ``cost``."""
+def torch_epoch(model, x_value, y_value, batch_size, learning_rate, cost=classification_cost,
+                optimizer='SGD'):
+    """One epoch of minibatch SGD (or ``optimizer``, a torch.optim name) in PyTorch on ``cost``."""
     import torch
 
     x = torch.from_numpy(x_value)
     y = torch.from_numpy(y_value)
     model = model.to(getattr(torch, str(x_value.dtype)))
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                                lr=learning_rate)
+    optimizer = getattr(torch.optim, optimizer)(
+        [p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     n_batches = N_EXAMPLES // batch_size
 
     def epoch():
+        model.train()           # dropout and batch normalization in their training mode
         for index in range(n_batches):
             batch = slice(index * batch_size, (index + 1) * batch_size)
             optimizer.zero_grad()
@@ -133,6 +135,27 @@ def torch_mlp(x_value, y_value, batch_size):
                        + 0.0001 * sum((w ** 2).sum() for w in weights))
 
 
+def theano_mlp_adam(x_value, y_value, batch_size):
+    """The MLP with tricks: 784-512-512 ReLU, He init, dropout 0.2, Adam."""
+    from dltutorials.mlp import MLP, build_mlp_functions
+
+    def build(datasets, batch_size, learning_rate):
+        x, y = T.matrix('x'), T.ivector('y')
+        model = MLP(numpy.random.RandomState(1234), x, N_IN, [512, 512], N_OUT,
+                    activation='relu', init='he_uniform', dropout=0.2)
+        return build_mlp_functions(model, x, y, datasets, batch_size, learning_rate, 0.0, 0.0,
+                                   optimizer='adam')[0]
+    return theano_epoch(build, x_value, y_value, batch_size, 0.001)
+
+
+def torch_mlp_adam(x_value, y_value, batch_size):
+    from torch import nn
+    model = nn.Sequential(nn.Linear(N_IN, 512), nn.ReLU(), nn.Dropout(0.2),
+                          nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.2),
+                          nn.Linear(512, N_OUT))
+    return torch_epoch(model, x_value, y_value, batch_size, 0.001, optimizer='Adam')
+
+
 # ---------------------------------------------------------------- LeNet
 
 def theano_lenet(x_value, y_value, batch_size):
@@ -153,6 +176,32 @@ def torch_lenet(x_value, y_value, batch_size):
         nn.Conv2d(20, 50, 5), nn.MaxPool2d(2), nn.Tanh(),
         nn.Flatten(), nn.Linear(50 * 4 * 4, 500), nn.Tanh(), nn.Linear(500, N_OUT))
     return torch_epoch(model, x_value, y_value, batch_size, 0.1)
+
+
+def theano_lenet_bn(x_value, y_value, batch_size):
+    """The conv net with tricks: 32 and 64 5x5 filters and 256 units, batch norm, ReLU,
+    dropout 0.5 on the dense layer, Adam."""
+    from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions
+
+    def build(datasets, batch_size, learning_rate):
+        x, y = T.matrix('x'), T.ivector('y')
+        model = LeNet5(numpy.random.RandomState(23455), x, nkerns=(32, 64), n_hidden=256,
+                       activation='relu', init='he_normal', dropout=0.5, batch_norm=True)
+        return build_lenet_functions(model, x, y, datasets, batch_size, learning_rate,
+                                     optimizer='adam')[0]
+    return theano_epoch(build, x_value, y_value, batch_size, 0.001)
+
+
+def torch_lenet_bn(x_value, y_value, batch_size):
+    from torch import nn
+    # The same order as LeNetConvPoolLayer's: convolution, pooling, batch norm, ReLU.
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 32, 5), nn.MaxPool2d(2), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 5), nn.MaxPool2d(2), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.BatchNorm1d(256), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(256, N_OUT))
+    return torch_epoch(model, x_value, y_value, batch_size, 0.001, optimizer='Adam')
 
 
 # ---------------------------------------------------------------- denoising autoencoders
@@ -238,6 +287,8 @@ MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
     'mlp': (20, theano_mlp, torch_mlp),
     'lenet': (500, theano_lenet, torch_lenet),
+    'mlp_adam': (128, theano_mlp_adam, torch_mlp_adam),
+    'lenet_bn': (128, theano_lenet_bn, torch_lenet_bn),
     'dA': (20, theano_dA, torch_dA),
     'sda_layer0': (20, theano_sda_layer(0), torch_sda_layer(0)),
     'sda_layer1': (20, theano_sda_layer(1), torch_sda_layer(1)),

@@ -111,9 +111,10 @@ class LeNetConvPoolLayer(object):
         self.batch_norm = BatchNorm(filter_shape[0], axes=(0, 2, 3)) if batch_norm else None
 
         self.output = self.apply(input, training=False)
-        if batch_norm or train_input is not None:
-            self.train_output = self.apply(input if train_input is None else train_input,
-                                           training=True)
+        if train_input is None:
+            train_input = input
+        if batch_norm or train_input is not input:
+            self.train_output = self.apply(train_input, training=True)
         else:
             self.train_output = self.output
         self.params = [self.W, self.b] + (self.batch_norm.params if batch_norm else [])
@@ -193,18 +194,17 @@ class LeNet5(object):
                                          filter_shape=(nkerns[1], nkerns[0], 5, 5),
                                          poolsize=(2, 2), activation=units, init=draw_weights,
                                          batch_norm=batch_norm,
-                                         train_input=self._train(self.layer0))
+                                         train_input=self.layer0.train_output)
         # (n_examples, nkerns[1], 4, 4) -> (n_examples, nkerns[1] * 16) for the dense layers
-        layer1_train = self._train(self.layer1)
-        self.layer2 = HiddenLayer(rng, input=self.layer1.output.flatten(2),
-                                  n_in=nkerns[1] * 4 * 4, n_out=n_hidden, activation=units,
-                                  init=draw_weights, batch_norm=batch_norm, dropout=dropout,
-                                  srng=srng,
-                                  train_input=None if layer1_train is None
-                                  else layer1_train.flatten(2))
+        flat, train_flat = self.layer1.output.flatten(2), self.layer1.train_output.flatten(2)
+        self.layer2 = HiddenLayer(rng, input=flat, n_in=nkerns[1] * 4 * 4, n_out=n_hidden,
+                                  activation=units, init=draw_weights, batch_norm=batch_norm,
+                                  dropout=dropout, srng=srng,
+                                  train_input=flat if self.layer1.train_output is
+                                  self.layer1.output else train_flat)
         self.layer3 = LogisticRegression(input=self.layer2.output, n_in=n_hidden, n_out=n_out)
         # The training graph's output layer: the same weights on the training units.
-        train_layer3 = self.layer3 if self._train(self.layer2) is None else \
+        train_layer3 = self.layer3 if self.layer2.train_output is self.layer2.output else \
             LogisticRegression(self.layer2.train_output, n_hidden, n_out, W=self.layer3.W,
                                b=self.layer3.b)
         self.options = dict(activation=activation, init=init, dropout=dropout,
@@ -223,11 +223,6 @@ class LeNet5(object):
         self.updates = OrderedDict()
         for layer in hidden:
             self.updates.update(layer.updates)
-
-    @staticmethod
-    def _train(layer):
-        """The layer's training output, or None where it is its test output."""
-        return None if layer.train_output is layer.output else layer.train_output
 
     def __repr__(self):
         return 'LeNet5(nkerns=%s, n_hidden=%d, n_out=%d%s)' % (

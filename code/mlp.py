@@ -107,9 +107,10 @@ class HiddenLayer(object):
 
         # (n_examples, n_out)
         self.output = self.apply(input, training=False)
-        if batch_norm or dropout or train_input is not None:
-            train_output = self.apply(input if train_input is None else train_input,
-                                      training=True)
+        if train_input is None:
+            train_input = input
+        if batch_norm or dropout or train_input is not input:
+            train_output = self.apply(train_input, training=True)
             self.train_output = Dropout(srng, dropout)(train_output) if dropout \
                 else train_output
         else:

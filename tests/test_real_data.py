@@ -88,3 +88,16 @@ def test_every_script_runs_its_quick_mode_on_real_digits(digits_8k, tmp_path):
         module = importlib.import_module('dltutorials.' + name)
         assert module.main(['--quick', '--dataset', digits_8k,
                             '--output-dir', str(tmp_path / name)]) == 0
+
+
+#: The MLP with tricks of the "Tricks of the trade" page.
+MLP_TRICKS = dict(n_hidden=[512, 512], activation='relu', init='he_uniform', optimizer='adam',
+                  learning_rate=0.001, batch_size=128, L2_reg=0.0, shuffle=True, dropout=0.2,
+                  patience=10 ** 6)
+
+
+def test_mlp_with_tricks_on_the_8k_digits(digits_8k, tmp_path):
+    from dltutorials.mlp import train_mlp
+    # An independent implementation: 4.1 %; the tutorial's recipe: 9.0 %.  Here 4.0 %.
+    result = train_mlp(dataset=digits_8k, n_epochs=60, **MLP_TRICKS)
+    assert result['test_error'] <= 0.045

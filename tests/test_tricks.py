@@ -106,9 +106,13 @@ def test_dropout_and_batch_norm_predict_deterministically_and_train_differently(
 
 def test_without_tricks_training_and_test_graphs_are_one():
     x = T.matrix('x')
-    mlp = MLP(numpy.random.RandomState(0), x, 20, 30, 4)
+    mlp = MLP(numpy.random.RandomState(0), x, 20, [30, 30], 4, activation='relu')
     assert mlp.train_negative_log_likelihood == mlp.negative_log_likelihood
+    assert all(layer.train_output is layer.output for layer in mlp.hidden_layers)
     assert mlp.statistics == [] and not mlp.updates
+    from dltutorials.convolutional_mlp import LeNet5
+    lenet = LeNet5(numpy.random.RandomState(0), x, nkerns=(2, 3), n_hidden=5)
+    assert lenet.train_negative_log_likelihood == lenet.negative_log_likelihood
 
 
 # --- gradient checks ---
@@ -276,3 +280,5 @@ def test_a_bad_trick_name_is_one_line_and_exit_2(tmp_path):
         train_mlp(batch_norm=1)
     with pytest.raises(HyperparameterError, match="augment must be a list of names"):
         train_mlp(augment=['rotate'])
+    with pytest.raises(HyperparameterError, match="overfit 9000 is more than the 6000 training"):
+        train_mlp(overfit=9000, dataset=str(SAMPLE_DATA))

@@ -332,6 +332,9 @@ def load_training_data(dataset, batch_size, overfit=None):
     datasets = load_data(dataset, limit=batch_size if current_run().quick else None)
     if overfit:
         train_x, train_y = datasets[0]
+        if overfit > n_examples(train_x):
+            raise HyperparameterError('overfit %d is more than the %d training examples'
+                                      % (overfit, n_examples(train_x)))
         few = shared_dataset((train_x.get_value()[:overfit],
                               shared_storage(train_y).get_value()[:overfit]))
         datasets = [few, few, few]
@@ -353,9 +356,9 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
     returned model is the best one, not the last.  With plots on, the
     learning curve goes beside it as ``<model>_curve.png``.
 
-    With ``overfit`` (see :func:`load_training_data`) no model file is
-    written (it would replace a real one) and the last line says whether the
-    training error reached 0.
+    With ``overfit`` (see :func:`load_training_data`) no model file and no
+    plot are written (they would replace a real run's) and the last line
+    says whether the training error reached 0.
 
     Returns the :class:`~dltutorials.training.TrainingResult` fields plus
     ``model_file``, ``plot_file`` (None without a plot) and ``model`` (a
@@ -386,7 +389,7 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
     elif best_values:
         logger.info('best model saved to %s', model_file)
     plot_file = None
-    if current_run().plot and result.history:
+    if current_run().plot and result.history and not overfit:
         from dltutorials.support.plotting import plot_learning_curve
         plot_file = plot_learning_curve(
             result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
