@@ -280,5 +280,6 @@ def test_a_bad_trick_name_is_one_line_and_exit_2(tmp_path):
         train_mlp(batch_norm=1)
     with pytest.raises(HyperparameterError, match="augment must be a list of names"):
         train_mlp(augment=['rotate'])
+    assert train_mlp.rules['augment'].check('augment', 'shift') == ['shift']   # one name alone
     with pytest.raises(HyperparameterError, match="overfit 9000 is more than the 6000 training"):
         train_mlp(overfit=9000, dataset=str(SAMPLE_DATA))

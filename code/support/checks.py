@@ -88,13 +88,14 @@ fractions = Rule('a non-empty list of fractions in [0, 1)', numbers.Real,
 
 
 class Choice(Rule):
-    """A name among ``choices`` (with ``each``: a non-empty list of them)."""
+    """A name among ``choices`` (with ``each``: a non-empty list of them, or one alone)."""
 
     def __init__(self, choices, each=False):
         self.choices = list(choices)
         one = 'one of %s' % ', '.join(self.choices)
         super().__init__('a list of names, each ' + one if each else one, str,
-                         lambda value: value in self.choices, each=one if each else None)
+                         lambda value: value in self.choices, each=one if each else None,
+                         single_ok=each)
 
     def _accepts_one(self, value):
         return isinstance(value, str) and value in self.choices
