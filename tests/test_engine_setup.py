@@ -8,6 +8,8 @@ import sys
 import numpy
 import pytest
 
+from conftest import REPO
+
 from dltutorials.support import engine_setup
 from dltutorials.support.engine import ENGINE
 from dltutorials.support import openblas
@@ -268,6 +270,21 @@ def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
                                       OMP_NUM_THREADS='2'))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "unsafe with numpy's BLAS"
+
+
+@theano_only
+def test_a_users_openmp_with_numpy_blas_is_refused_not_a_crash(tmp_path):
+    """openmp=True and blas.ldflags empty, both the user's: LeNet aborted; now a warning."""
+    env = clean_env(tmp_path, THEANO_FLAGS='blas.ldflags=,openmp=True', OMP_NUM_THREADS='2')
+    done = subprocess.run([sys.executable, 'code/convolutional_mlp.py', '--quick', '--dataset',
+                           'data/mnist_sample.pkl.gz', '--output-dir', str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("dltutorials: openmp=True is ignored: with numpy's BLAS (blas.ldflags empty) "
+            "Theano's convolution aborts under OpenMP") in done.stderr
+    described = subprocess.run([sys.executable, '-m', 'dltutorials'], env=env,
+                               capture_output=True, text=True, timeout=300)
+    assert "OpenMP  off (unsafe with numpy's BLAS)" in described.stdout
 
 
 @theano_only

@@ -200,13 +200,27 @@ def openmp_refusal(environ=os.environ):
 
     if ENGINE != 'theano':
         return 'not used by PyTensor'
+    if not theano.config.blas.ldflags:
+        return "unsafe with numpy's BLAS"
     if user_has_set('openmp', environ):
         return 'set by you'
     if environ.get('OMP_NUM_THREADS') == '1' or (os.cpu_count() or 1) < 2:
         return 'one thread'
-    if not theano.config.blas.ldflags:
-        return "unsafe with numpy's BLAS"
     return None
+
+
+def refuse_unsafe_openmp(config):
+    """Turn Theano's ``openmp`` off where it would abort the convolutions (numpy's BLAS).
+
+    The one setting of a user's that is not obeyed: with ``openmp=True`` and
+    ``blas.ldflags`` empty, the first convolutional training step aborts the
+    process (see :func:`openmp_refusal`).  Says so in one warning.
+    """
+    if config.openmp and not config.blas.ldflags:
+        config.openmp = False
+        logger.warning("dltutorials: openmp=True is ignored: with numpy's BLAS (blas.ldflags "
+                       "empty) Theano's convolution aborts under OpenMP; link a BLAS "
+                       "(pip install scipy-openblas32) to use it")
 
 
 def convolution_openmp(environ=os.environ):
@@ -253,7 +267,9 @@ def describe():
          + ('' if ENGINE == 'theano' else ', linker %s' % theano.config.linker)),
         ('floatX', theano.config.floatX),
         ('BLAS', blas),
-        ('OpenMP', 'for convolutions' if refusal is None else 'off (%s)' % refusal),
+        ('OpenMP', 'for convolutions' if refusal is None else
+         'on (set by you)' if refusal == 'set by you' and theano.config.openmp else
+         'off (%s)' % refusal),
         ('cores', str(os.cpu_count())),
     ]
     return ['%-7s %s' % pair for pair in lines]
