@@ -31,6 +31,7 @@ References:
 - Y. LeCun, L. Bottou, Y. Bengio and P. Haffner, "Gradient-Based Learning
   Applied to Document Recognition", Proc. IEEE, 1998
 """
+import functools
 import logging
 import sys
 from collections import OrderedDict
@@ -40,14 +41,13 @@ import numpy
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials.layers import ACTIVATIONS, INITIALISERS, BatchNorm, glorot_uniform
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.mlp import DEFAULT_OPTIONS, HiddenLayer
-from dltutorials.preprocessing import AUGMENTATIONS, Whitening, data_of_each_epoch, fit_whitening
+from dltutorials.mlp import DEFAULT_OPTIONS, TRICK_RULES, HiddenLayer
+from dltutorials.preprocessing import Whitening, build_whitened, data_of_each_epoch
 from dltutorials.support import checks, command_line
 from dltutorials.support.engine_setup import convolution_openmp
 from dltutorials.support.models import load_network
 from dltutorials.support.runs import entry_point, load_training_data, train_and_save
 from dltutorials.training import build_minibatch_functions, training_updates
-from dltutorials.updates import OPTIMIZERS, SCHEDULES
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import MRG_RandomStreams, T, conv2d, pool_2d, theano
@@ -251,11 +251,7 @@ def build_lenet_functions(classifier, x, y, datasets, batch_size, learning_rate,
 @entry_point(learning_rate=checks.positive, n_epochs=checks.positive_int,
              nkerns=checks.two_sizes, batch_size=checks.positive_int,
              patience=checks.positive_int, seed=checks.seed, n_hidden=checks.positive_int,
-             optimizer=checks.Choice(OPTIMIZERS), schedule=checks.Choice(SCHEDULES),
-             activation=checks.Choice(ACTIVATIONS), init=checks.Choice(INITIALISERS),
-             dropout=checks.fraction, batch_norm=checks.switch, max_norm=checks.positive,
-             whiten=checks.Choice(['zca']), augment=checks.Choice(AUGMENTATIONS, each=True),
-             shuffle=checks.switch, overfit=checks.positive_int)
+             whiten=checks.Choice(['zca']), **TRICK_RULES)
 def evaluate_lenet5(learning_rate=0.1, n_epochs=200, dataset='mnist.pkl.gz', nkerns=(20, 50),
                     batch_size=500, patience=10000, seed=23455, verbose=True, n_hidden=500,
                     optimizer='sgd', schedule='constant', activation='tanh',
@@ -325,13 +321,8 @@ def evaluate_lenet5(learning_rate=0.1, n_epochs=200, dataset='mnist.pkl.gz', nke
     y = T.ivector('y')
     architecture = dict(nkerns=nkerns, n_hidden=n_hidden, activation=activation, init=init,
                         dropout=dropout, batch_norm=batch_norm, whitening_components=None)
-    train_x = datasets[0][0]
-    if whiten:
-        whitening = fit_whitening(train_x.get_value(borrow=True), whiten)
-        architecture['whitening_components'] = whitening[1].shape[1]
-    classifier = LeNet5(rng, x, **architecture)
-    if whiten:
-        classifier.whitening.set(*whitening)
+    classifier = build_whitened(functools.partial(LeNet5, rng, x), architecture,
+                                datasets[0][0].get_value(borrow=True), whiten)
     logger.info('... building %r', classifier)
     train_fn, validate_fn, test_fn = build_lenet_functions(
         classifier, x, y, datasets, batch_size, learning_rate, optimizer=optimizer,

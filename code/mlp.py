@@ -27,6 +27,7 @@ References:
 - X. Glorot and Y. Bengio, "Understanding the difficulty of training deep
   feedforward neural networks", AISTATS 2010 (the initialisation)
 """
+import functools
 import logging
 import numbers
 import sys
@@ -38,8 +39,8 @@ import numpy
 from dltutorials.layers import (ACTIVATIONS, INITIALISERS, BatchNorm, Dropout,
                                 glorot_uniform)
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.preprocessing import (AUGMENTATIONS, WHITENINGS, Whitening, data_of_each_epoch,
-                                       fit_whitening)
+from dltutorials.preprocessing import (AUGMENTATIONS, WHITENINGS, Whitening, build_whitened,
+                                       data_of_each_epoch)
 from dltutorials.support import checks, command_line
 from dltutorials.support.models import load_network
 from dltutorials.support.runs import entry_point, load_training_data, train_and_save
@@ -255,15 +256,19 @@ def build_mlp_functions(classifier, x, y, datasets, batch_size, learning_rate, L
                                      datasets, batch_size)
 
 
+#: The rules of the tricks' arguments, which the MLP and LeNet share.
+TRICK_RULES = dict(optimizer=checks.Choice(OPTIMIZERS), schedule=checks.Choice(SCHEDULES),
+                   activation=checks.Choice(ACTIVATIONS), init=checks.Choice(INITIALISERS),
+                   dropout=checks.fraction, batch_norm=checks.switch, max_norm=checks.positive,
+                   augment=checks.Choice(AUGMENTATIONS, each=True), shuffle=checks.switch,
+                   overfit=checks.positive_int)
+
+
 @entry_point(learning_rate=checks.positive, L1_reg=checks.non_negative,
              L2_reg=checks.non_negative, n_epochs=checks.positive_int,
              batch_size=checks.positive_int, n_hidden=checks.size_or_sizes,
              patience=checks.positive_int, seed=checks.seed,
-             optimizer=checks.Choice(OPTIMIZERS), schedule=checks.Choice(SCHEDULES),
-             activation=checks.Choice(ACTIVATIONS), init=checks.Choice(INITIALISERS),
-             dropout=checks.fraction, batch_norm=checks.switch, max_norm=checks.positive,
-             whiten=checks.Choice(WHITENINGS), augment=checks.Choice(AUGMENTATIONS, each=True),
-             shuffle=checks.switch, overfit=checks.positive_int)
+             whiten=checks.Choice(WHITENINGS), **TRICK_RULES)
 def train_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
               dataset='mnist.pkl.gz', batch_size=20, n_hidden=500, patience=10000, seed=1234,
               verbose=True, optimizer='sgd', schedule='constant', activation='tanh',
@@ -334,13 +339,8 @@ def train_mlp(learning_rate=0.01, L1_reg=0.00, L2_reg=0.0001, n_epochs=1000,
     architecture = dict(n_in=28 * 28, n_hidden=n_hidden, n_out=10, activation=activation,
                         init=init, dropout=dropout, batch_norm=batch_norm,
                         whitening_components=None)
-    train_x = datasets[0][0]
-    if whiten:
-        whitening = fit_whitening(train_x.get_value(borrow=True), whiten)
-        architecture['whitening_components'] = whitening[1].shape[1]
-    classifier = MLP(rng=rng, input=x, **architecture)
-    if whiten:
-        classifier.whitening.set(*whitening)
+    classifier = build_whitened(functools.partial(MLP, rng=rng, input=x), architecture,
+                                datasets[0][0].get_value(borrow=True), whiten)
     train_fn, validate_fn, test_fn = build_mlp_functions(
         classifier, x, y, datasets, batch_size, learning_rate, L1_reg, L2_reg,
         optimizer=optimizer, schedule=schedule, n_train_batches=n_train_batches,

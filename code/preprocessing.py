@@ -32,7 +32,7 @@ from dltutorials.data_loading import shared_storage
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-__all__ = ['fit_whitening', 'Whitening', 'shift_images', 'flip_images', 'AUGMENTATIONS',
+__all__ = ['fit_whitening', 'Whitening', 'build_whitened', 'shift_images', 'flip_images', 'AUGMENTATIONS',
            'WHITENINGS', 'data_of_each_epoch']
 
 
@@ -91,6 +91,22 @@ class Whitening(object):
         """Use ``mean`` and ``transform``, as :func:`fit_whitening` returns them."""
         self.mean.set_value(mean)
         self.transform.set_value(transform)
+
+
+def build_whitened(make_network, architecture, training_images, kind):
+    """``make_network(**architecture)``, its inputs whitened first if ``kind`` ('pca', 'zca').
+
+    The whitening is fitted on ``training_images`` (the training split only);
+    ``architecture['whitening_components']`` records the number of
+    directions kept, so that the saved architecture rebuilds the same network.
+    """
+    if not kind:
+        return make_network(**architecture)
+    mean, transform = fit_whitening(training_images, kind)
+    architecture['whitening_components'] = transform.shape[1]
+    network = make_network(**architecture)
+    network.whitening.set(mean, transform)
+    return network
 
 
 def shift_images(images, rng, max_shift=2, side=28):
