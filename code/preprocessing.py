@@ -32,8 +32,8 @@ from dltutorials.data_loading import shared_storage
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-__all__ = ['fit_whitening', 'Whitening', 'build_whitened', 'shift_images', 'flip_images', 'AUGMENTATIONS',
-           'WHITENINGS', 'data_of_each_epoch']
+__all__ = ['fit_whitening', 'Whitening', 'build_whitened', 'shift_images', 'flip_images',
+           'AUGMENTATIONS', 'WHITENINGS', 'data_of_each_epoch']
 
 
 def fit_whitening(images, kind='pca', epsilon=0.01, min_variance=1e-4):
