@@ -378,7 +378,7 @@ class PretrainingState:
 
 
 def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_arguments=None,
-                    labels=None, checkpoint=None, clock=time.perf_counter):
+                    labels=None, checkpoint=None, on_epoch_end=None, clock=time.perf_counter):
     """Greedy layer-wise training: each layer in turn, ``pretraining_epochs`` epochs each.
 
     Parameters
@@ -401,6 +401,8 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         saves the state (a :class:`PretrainingState`) with the parameters
         at the end of every epoch and when stopped; goes on from the state
         it holds, if any (see :mod:`dltutorials.support.checkpoints`).
+    on_epoch_end : function (layer, epoch), optional
+        called after each epoch that ran to its end (to draw filters ...).
 
     Returns
     -------
@@ -456,6 +458,8 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
                         logger.info('%s, epoch %d, cost %.4f (%.1f s)', label, epoch,
                                     result.costs[layer][-1], clock() - start)
                         state.epoch, state.minibatch, state.total = epoch + 1, 0, 0.0
+                        if on_epoch_end is not None:
+                            on_epoch_end(layer, epoch)
                     result.seconds[layer] = clock() - start
                     save_state('%s, epoch %d, minibatch %d/%d' % (
                         label, epoch, state.minibatch or n_train_batches, n_train_batches))

@@ -28,6 +28,8 @@ MODEL_MODULES = {
     'LeNet5': 'dltutorials.convolutional_mlp',
     'dA': 'dltutorials.dA',
     'SdA': 'dltutorials.SdA',
+    'RBM': 'dltutorials.rbm',
+    'DBN': 'dltutorials.DBN',
 }
 
 #: Examples per call of the compiled prediction function.
@@ -128,9 +130,10 @@ class Model(object):
     """A trained network with numpy in and numpy out.
 
     ``network`` is the tutorial's model object (``LogisticRegression``,
-    ``MLP``, ``LeNet5``, ``dA``, ``SdA``); ``path`` and ``meta`` say where it
-    was loaded from and what the file said (None and {} for a model just
-    trained).  Classifiers predict classes; a dA predicts reconstructions.
+    ``MLP``, ``LeNet5``, ``dA``, ``SdA``, ``RBM``, ``DBN``); ``path`` and
+    ``meta`` say where it was loaded from and what the file said (None and
+    {} for a model just trained).  Classifiers predict classes; a dA or an
+    RBM predicts reconstructions (an RBM's: P(v | P(h | v))).
     """
 
     def __init__(self, network, path=None, meta=None):
@@ -174,7 +177,7 @@ class Model(object):
 
         For a classifier: ``error_rate`` (a fraction), ``confusion`` (int
         (10, 10): row = true class, column = predicted) and ``n_examples``.
-        For a dA: ``reconstruction_cost``, the mean cross-entropy per image
+        For a dA or an RBM: ``reconstruction_cost``, the mean cross-entropy per image
         between the test images and their reconstructions, and ``n_examples``.
         """
         from dltutorials.support.datasets import N_CLASSES, load_arrays
@@ -183,9 +186,15 @@ class Model(object):
         if not self.is_classifier:
             from dltutorials.support.engine import theano
 
-            # The dA's own cost, of the clean images (no corruption).
+            from dltutorials.support.engine import T
+
+            # The cross-entropy of the clean images' reconstructions (no
+            # corruption, no sampling), from the decoder's pre-sigmoid input a:
+            # sum(softplus(a) - x a), as the dA's cost.
+            x = self.input
+            a = self.network.get_reconstruction_activation(self.network.get_hidden_values(x))
             reconstruction_cost = theano.function(
-                [self.input], self.network.get_reconstruction_cost(self.input, self.input))
+                [x], T.sum(T.nnet.softplus(a) - x * a, axis=1))
             cost = _in_batches(reconstruction_cost, as_images(test_x))
             return dict(reconstruction_cost=float(cost.astype(numpy.float64).mean()),
                         n_examples=len(test_x))

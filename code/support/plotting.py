@@ -68,6 +68,27 @@ def save_filter_image(weights, path, img_shape=(28, 28), tile_shape=(10, 10)):
     return path
 
 
+def save_image_grid(images, path, what='images', img_shape=(28, 28)):
+    """Write ``images`` (n_rows, n_columns, height * width), values in [0, 1], as one grid to ``path``.
+
+    Unlike filters, the images are not rescaled: grey levels are the values.
+    Returns the path.
+    """
+    from PIL import Image
+    from dltutorials.utils import tile_raster_images
+
+    images = numpy.asarray(images)
+    n_rows, n_columns = images.shape[:2]
+    tiles = tile_raster_images(X=images.reshape(n_rows * n_columns, -1), img_shape=img_shape,
+                               tile_shape=(n_rows, n_columns), tile_spacing=(1, 1),
+                               scale_rows_to_unit_interval=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(tiles).save(path)
+    logger.info('%s written to %s', what, path)
+    return path
+
+
 def plot_confusion_matrix(confusion, path, title=''):
     """Draw the confusion matrix (rows: true class, columns: predicted) to ``path``; return it.
 

@@ -411,6 +411,17 @@ def report_overfit(result, n_examples):
                        100 * result.best_validation_error, result.epochs)
 
 
+def save_samples(samples, name):
+    """Draw ``samples`` (n_rows, n_columns, 784) as a grid of images into ``name`` in the output folder.
+
+    Returns the path, or None when plots are off.
+    """
+    if not current_run().plot:
+        return None
+    from dltutorials.support.plotting import save_image_grid
+    return save_image_grid(samples, output_path(name), 'samples')
+
+
 def save_filters(weights, name):
     """Draw ``weights`` (n_visible, n_hidden) as filters into ``name`` in the output folder.
 
