@@ -2,7 +2,10 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
+from dltutorials.support.engine import ENGINE
 
 # The calls of the original code/test.py, with its imports: the modules by
 # their file names, from the code/ folder.  Offline, 'mnist.pkl.gz' falls back
@@ -14,7 +17,7 @@ sys.path.insert(0, sys.argv[1])
 from dltutorials.support import datasets
 datasets.MNIST_PKL_URLS = ('file:///nonexistent/mnist.pkl.gz',)
 
-import convolutional_mlp, dA, logistic_cg, logistic_sgd, mlp, SdA
+import convolutional_mlp, dA, DBN, logistic_cg, logistic_sgd, mlp, rbm, SdA
 
 logistic_sgd.sgd_optimization_mnist(n_epochs=10)
 logistic_cg.cg_optimization_mnist(n_epochs=10)
@@ -22,6 +25,9 @@ mlp.test_mlp(n_epochs=1)
 convolutional_mlp.evaluate_lenet5(n_epochs=1, nkerns=[5, 5])
 dA.test_dA(training_epochs=1, output_folder='tmp_dA_plots')
 SdA.test_SdA(pretraining_epochs=1, training_epochs=1, batch_size=300)
+DBN.test_DBN(pretraining_epochs=1, training_epochs=1, batch_size=300)
+rbm.test_rbm(training_epochs=1, batch_size=300, n_chains=1, n_samples=1, n_hidden=20,
+             output_folder='tmp_rbm_plots')
 print('all original calls returned')
 '''
 
@@ -32,8 +38,62 @@ def test_the_original_test_py_calls_run(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'all original calls returned' in done.stdout
     # Each printed its progress (no logging set up: as the original's prints).
-    assert done.stdout.count('Optimization complete') == 5     # sgd, cg, mlp, lenet, SdA
+    assert done.stdout.count('Optimization complete') == 6     # sgd, cg, mlp, lenet, SdA, DBN
     for name in ('logistic_sgd.npz', 'logistic_cg.npz', 'mlp.npz', 'convolutional_mlp.npz',
-                 'SdA.npz'):
+                 'SdA.npz', 'DBN.npz'):
         assert (tmp_path / 'results' / name).exists(), name
     assert (tmp_path / 'tmp_dA_plots' / 'filters_corruption_30.png').exists()
+    for name in ('filters_at_epoch_1.png', 'samples.png', 'rbm.npz'):
+        assert (tmp_path / 'tmp_rbm_plots' / name).exists(), name
+    assert 'Mean test log-likelihood: ' in done.stdout and '(exact; log Z' in done.stdout
+
+
+# The calls the original DBN.py makes into rbm.py, mlp.py and logistic_sgd.py,
+# imported and made as it made them (its own pre-training step compiled with
+# theano.In for the learning rate's default).
+ORIGINAL_DBN_CALLS = '''
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy
+import theano
+import theano.tensor as T
+from theano.sandbox.rng_mrg import MRG_RandomStreams
+from logistic_sgd import LogisticRegression, load_data
+from mlp import HiddenLayer
+from rbm import RBM
+
+datasets = load_data(sys.argv[2])
+train_set_x = datasets[0][0]
+numpy_rng = numpy.random.RandomState(123)
+theano_rng = MRG_RandomStreams(numpy_rng.randint(2 ** 30))
+x = T.matrix('x')
+layer_input, input_size, rbms, layers = x, 784, [], []
+for size in (40, 30):
+    layer = HiddenLayer(rng=numpy_rng, input=layer_input, n_in=input_size, n_out=size,
+                        activation=T.nnet.sigmoid)
+    rbms.append(RBM(numpy_rng=numpy_rng, theano_rng=theano_rng, input=layer_input,
+                    n_visible=input_size, n_hidden=size, W=layer.W, hbias=layer.b))
+    layers.append(layer)
+    layer_input, input_size = layer.output, size
+log_layer = LogisticRegression(input=layers[-1].output, n_in=30, n_out=10)
+
+index, learning_rate = T.lscalar('index'), T.scalar('lr')
+inputs = [index, theano.In(learning_rate, value=0.1)]
+for rbm in rbms:
+    cost, updates = rbm.get_cost_updates(learning_rate, persistent=None, k=1)
+    fn = theano.function(inputs=inputs, outputs=cost, updates=updates,
+                         givens={x: train_set_x[index * 50:(index + 1) * 50]})
+    costs = [float(fn(index=i, lr=0.1)) for i in range(6) for _ in range(5)]
+    assert costs[-1] < costs[0], costs
+print('the original DBN calls ran')
+'''
+
+
+@pytest.mark.skipif(ENGINE != 'theano', reason='the original DBN.py imports theano, which does '
+                    'not install on Python 3.12+')
+def test_the_calls_of_the_original_dbn_run_against_our_modules(tmp_path, tiny_pkl):
+    done = subprocess.run([sys.executable, '-c', ORIGINAL_DBN_CALLS, str(REPO / 'code'),
+                           str(tiny_pkl)], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'the original DBN calls ran' in done.stdout
