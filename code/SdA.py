@@ -37,7 +37,6 @@ References:
   S. Bengio, "Why Does Unsupervised Pre-training Help Deep Learning?",
   JMLR 11, 2010
 """
-import logging
 import sys
 
 import numpy
@@ -51,7 +50,7 @@ from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import load_network, save_model
 from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
-                                      save_filters, train_and_save)
+                                      save_filters, train_and_save, tutorial_logger)
 from dltutorials.training import PretrainingResult, build_minibatch_functions, pretrain_layers
 from dltutorials.updates import sgd
 
@@ -60,7 +59,7 @@ from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['SdA', 'train_sda', 'test_SdA', 'load_sda']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'SdA.npz'
 PRETRAINED_FILE = 'SdA_pretrained.npz'

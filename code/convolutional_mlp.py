@@ -32,7 +32,6 @@ References:
   Applied to Document Recognition", Proc. IEEE, 1998
 """
 import functools
-import logging
 import sys
 from collections import OrderedDict
 
@@ -46,7 +45,8 @@ from dltutorials.preprocessing import Whitening, build_whitened, data_of_each_ep
 from dltutorials.support import checks, command_line
 from dltutorials.support.engine_setup import convolution_openmp
 from dltutorials.support.models import load_network
-from dltutorials.support.runs import entry_point, load_training_data, train_and_save
+from dltutorials.support.runs import (entry_point, load_training_data, train_and_save,
+                                      tutorial_logger)
 from dltutorials.training import build_minibatch_functions, training_updates
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
@@ -54,7 +54,7 @@ from dltutorials.support.engine import MRG_RandomStreams, T, conv2d, pool_2d, th
 
 __all__ = ['LeNetConvPoolLayer', 'LeNet5', 'evaluate_lenet5', 'load_lenet5']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'convolutional_mlp.npz'
 

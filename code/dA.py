@@ -39,7 +39,6 @@ References:
 - Y. Bengio, "Learning Deep Architectures for AI", Foundations and Trends in
   Machine Learning 1(2), 2009, section 7.2
 """
-import logging
 import numbers
 import sys
 import time
@@ -53,7 +52,7 @@ from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import Model, load_network, save_model
 from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
-                                      run_options, save_filters)
+                                      run_options, save_filters, tutorial_logger)
 from dltutorials.training import pretrain_layers
 from dltutorials.updates import sgd
 
@@ -62,7 +61,7 @@ from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['dA', 'build_dA_function', 'train_dA', 'test_dA', 'load_dA']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 
 class dA(object):

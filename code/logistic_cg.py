@@ -24,7 +24,6 @@ References:
 
 - J. Nocedal and S. J. Wright, "Numerical Optimization", chapter 5
 """
-import logging
 import sys
 import time
 
@@ -38,14 +37,14 @@ from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import Checkpoint
 from dltutorials.support.models import Model, save_model
 from dltutorials.support.runs import (entry_point, epochs, output_path, prepare_output_dir,
-                                      stop_requests)
+                                      stop_requests, tutorial_logger)
 from dltutorials.training import (TrainingResult, compile_set_scorer, log_summary, new_result,
                                   record_validation)
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'logistic_cg.npz'
 

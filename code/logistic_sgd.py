@@ -26,7 +26,6 @@ References:
 
 - textbooks: C. M. Bishop, "Pattern Recognition and Machine Learning", section 4.3.2
 """
-import logging
 import sys
 
 import numpy
@@ -34,7 +33,8 @@ import numpy
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials.data_loading import load_data
 from dltutorials.support import checks, command_line
-from dltutorials.support.runs import entry_point, load_training_data, train_and_save
+from dltutorials.support.runs import (entry_point, load_training_data, train_and_save,
+                                      tutorial_logger)
 from dltutorials.training import build_minibatch_functions
 from dltutorials.updates import sgd
 
@@ -43,7 +43,7 @@ from dltutorials.support.engine import T, theano
 
 __all__ = ['LogisticRegression', 'load_data', 'sgd_optimization_mnist', 'predict']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'logistic_sgd.npz'
 

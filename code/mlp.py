@@ -28,7 +28,6 @@ References:
   feedforward neural networks", AISTATS 2010 (the initialisation)
 """
 import functools
-import logging
 import numbers
 import sys
 from collections import OrderedDict
@@ -43,7 +42,8 @@ from dltutorials.preprocessing import (AUGMENTATIONS, WHITENINGS, Whitening, bui
                                        data_of_each_epoch)
 from dltutorials.support import checks, command_line
 from dltutorials.support.models import load_network
-from dltutorials.support.runs import entry_point, load_training_data, train_and_save
+from dltutorials.support.runs import (entry_point, load_training_data, train_and_save,
+                                      tutorial_logger)
 from dltutorials.training import build_minibatch_functions, training_updates
 from dltutorials.updates import OPTIMIZERS, SCHEDULES
 
@@ -52,7 +52,7 @@ from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['HiddenLayer', 'MLP', 'test_mlp', 'train_mlp', 'load_mlp']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'mlp.npz'
 

@@ -19,20 +19,19 @@ built from them are first trained without labels, one layer after the other:
 :func:`pretrain_layers` is that greedy layer-wise loop.
 """
 import dataclasses
-import logging
 import math
 import time
 from collections import OrderedDict
 
 from dltutorials.data_loading import minibatch_givens, n_examples
 from dltutorials.support.errors import DivergenceError
-from dltutorials.support.runs import stop_requests
+from dltutorials.support.runs import stop_requests, tutorial_logger
 from dltutorials.updates import OPTIMIZERS, scheduled_learning_rate
 from dltutorials.updates import max_norm as constrain_max_norm
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 #: The smallest minibatch the validation and test sets are scored in.
 SCORING_BATCH_SIZE = 1000

@@ -239,6 +239,20 @@ class _ProgressHandler(ConsoleHandler):
     """The handler :func:`show_progress` puts on the ``dltutorials`` logger (one at most)."""
 
 
+def tutorial_logger(module_name):
+    """The logger of a tutorial module, in the ``dltutorials`` hierarchy however it was imported.
+
+    The original scripts import the modules by file name (``import dA``,
+    from the code/ folder), which names them ``dA``, not ``dltutorials.dA``:
+    their lines would miss the package's handlers.  Run as a script, a
+    module keeps ``__main__`` (which :func:`~dltutorials.support.command_line.setup_logging`
+    sets up).
+    """
+    if module_name == '__main__' or module_name.startswith('dltutorials.'):
+        return logging.getLogger(module_name)
+    return logging.getLogger('dltutorials.' + module_name)
+
+
 def show_progress(verbose=True):
     """Print the package's INFO lines if nobody set up logging (``verbose=False``: warnings only).
 
