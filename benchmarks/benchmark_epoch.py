@@ -282,6 +282,104 @@ def torch_sda_layer(layer):
     return runner
 
 
+# ---------------------------------------------------------------- RBMs and DBNs
+
+def theano_rbm_pcd15(x_value, y_value, batch_size):
+    """The RBM of rbm.py: 784 -> 500, PCD-15 (20 persistent chains), rate 0.1."""
+    from dltutorials.rbm import RBM, build_rbm_function
+
+    def build(datasets, batch_size, learning_rate):
+        model = RBM(n_visible=N_IN, n_hidden=500, numpy_rng=numpy.random.RandomState(123))
+        return build_rbm_function(model, datasets[0][0], batch_size, learning_rate, k=15,
+                                  persistent=True)
+    return theano_epoch(build, x_value, y_value, batch_size, 0.1)
+
+
+def theano_dbn_layer(layer):
+    """CD-1 pre-training of DBN layer ``layer`` ([500, 500], rate 0.01)."""
+    def runner(x_value, y_value, batch_size):
+        from dltutorials.DBN import DBN
+
+        def build(datasets, batch_size, learning_rate):
+            model = DBN(numpy.random.RandomState(123), n_ins=N_IN, hidden_layers_sizes=[500, 500],
+                        n_outs=N_OUT)
+            train_fn = model.pretraining_functions(datasets[0][0], batch_size, k=1)[layer]
+            return lambda index: train_fn(index, lr=learning_rate)
+        return theano_epoch(build, x_value, y_value, batch_size, 0.01)
+    return runner
+
+
+def torch_rbm(n_visible, n_hidden, k, persistent, batch_size, below=None):
+    """An RBM in PyTorch trained as rbm.py trains it: the same cost, chain and monitor.
+
+    The gradient is that of mean F(data) - mean F(chain end), the chain's end
+    detached; PCD keeps the hidden states between updates and monitors the
+    one-bit pseudo-likelihood, CD monitors the reconstruction cross-entropy.
+    ``below`` (frozen) maps the data to this RBM's input, as in a DBN.
+    """
+    import torch
+    from torch import nn
+
+    class RBM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            bound = 4 * numpy.sqrt(6.0 / (n_visible + n_hidden))
+            self.W = nn.Parameter(torch.empty(n_visible, n_hidden).uniform_(-bound, bound))
+            self.hbias = nn.Parameter(torch.zeros(n_hidden))
+            self.vbias = nn.Parameter(torch.zeros(n_visible))
+            self.below = below
+            if below is not None:
+                below.requires_grad_(False)
+            self.chain = torch.zeros(batch_size, n_hidden) if persistent else None
+            self.bit = 0
+
+        def free_energy(self, v):
+            return -v @ self.vbias - nn.functional.softplus(v @ self.W + self.hbias).sum(dim=1)
+
+        def cost(self, x):
+            if self.below is not None:
+                with torch.no_grad():
+                    x = self.below(x)
+            with torch.no_grad():
+                h = (torch.bernoulli(torch.sigmoid(x @ self.W + self.hbias))
+                     if self.chain is None else self.chain.to(x.dtype))
+                for _ in range(k):
+                    pre_v = h @ self.W.t() + self.vbias
+                    v = torch.bernoulli(torch.sigmoid(pre_v))
+                    h = torch.bernoulli(torch.sigmoid(v @ self.W + self.hbias))
+                if self.chain is not None:
+                    self.chain = h
+                    rounded = torch.round(x)
+                    flipped = rounded.clone()
+                    flipped[:, self.bit] = 1 - flipped[:, self.bit]
+                    self.bit = (self.bit + 1) % n_visible
+                    monitor = (n_visible * nn.functional.softplus(
+                        self.free_energy(rounded) - self.free_energy(flipped))).mean()
+                else:
+                    monitor = nn.functional.binary_cross_entropy_with_logits(
+                        pre_v, x, reduction='sum') / x.shape[0]
+            monitor.item()      # as the tutorial's step returns its cost
+            return self.free_energy(x).mean() - self.free_energy(v).mean()
+
+    return RBM()
+
+
+def torch_rbm_pcd15(x_value, y_value, batch_size):
+    model = torch_rbm(N_IN, 500, 15, True, batch_size)
+    return torch_epoch(model, x_value, y_value, batch_size, 0.1,
+                       cost=lambda model, x, y: model.cost(x))
+
+
+def torch_dbn_layer(layer):
+    def runner(x_value, y_value, batch_size):
+        from torch import nn
+        below = nn.Sequential(nn.Linear(N_IN, 500), nn.Sigmoid()) if layer == 1 else None
+        model = torch_rbm(500 if layer else N_IN, 500, 1, False, batch_size, below)
+        return torch_epoch(model, x_value, y_value, batch_size, 0.01,
+                           cost=lambda model, x, y: model.cost(x))
+    return runner
+
+
 #: name -> (tutorial batch size, Theano builder, PyTorch builder)
 MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
@@ -292,6 +390,9 @@ MODELS = {
     'dA': (20, theano_dA, torch_dA),
     'sda_layer0': (20, theano_sda_layer(0), torch_sda_layer(0)),
     'sda_layer1': (20, theano_sda_layer(1), torch_sda_layer(1)),
+    'rbm_pcd15': (20, theano_rbm_pcd15, torch_rbm_pcd15),
+    'dbn_layer0': (20, theano_dbn_layer(0), torch_dbn_layer(0)),
+    'dbn_layer1': (20, theano_dbn_layer(1), torch_dbn_layer(1)),
 }
 
 

@@ -34,7 +34,6 @@ References:
 - Y. Bengio, P. Lamblin, D. Popovici and H. Larochelle, "Greedy Layer-Wise
   Training of Deep Networks", NIPS 2006
 """
-import logging
 import sys
 
 import numpy
@@ -48,7 +47,7 @@ from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import load_network, save_model
 from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
-                                      save_filters, train_and_save)
+                                      save_filters, train_and_save, tutorial_logger)
 from dltutorials.training import PretrainingResult, build_minibatch_functions, pretrain_layers
 from dltutorials.updates import sgd
 
@@ -57,7 +56,7 @@ from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['DBN', 'train_dbn', 'test_DBN', 'load_dbn']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'DBN.npz'
 PRETRAINED_FILE = 'DBN_pretrained.npz'

@@ -46,7 +46,6 @@ References:
 - R. Salakhutdinov and I. Murray, "On the Quantitative Analysis of Deep
   Belief Networks", ICML 2008
 """
-import logging
 import sys
 
 import numpy
@@ -58,7 +57,8 @@ from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import Model, load_network, save_model
 from dltutorials.support.runs import (current_run, entry_point, epochs, load_training_data,
-                                      output_path, run_options, save_filters, save_samples)
+                                      output_path, run_options, save_filters, save_samples,
+                                      tutorial_logger)
 from dltutorials.training import pretrain_layers
 from dltutorials.updates import sgd
 
@@ -66,9 +66,10 @@ from dltutorials.updates import sgd
 from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
 __all__ = ['RBM', 'build_rbm_function', 'sample_from_rbm', 'exact_log_partition',
-           'ais_log_partition', 'log_likelihood', 'test_rbm', 'load_rbm']
+           'base_rate_vbias', 'ais_betas', 'ais_log_partition', 'log_likelihood',
+           'rbm_log_likelihood', 'test_rbm', 'load_rbm']
 
-logger = logging.getLogger(__name__)
+logger = tutorial_logger(__name__)
 
 MODEL_FILE = 'rbm.npz'
 
@@ -199,12 +200,13 @@ class RBM(object):
     def get_pseudo_likelihood_cost(self, updates):
         """The negative log pseudo-likelihood of the (rounded) input, estimated from one bit.
 
-        log PL(v) = sum_i log P(v_i | v_-i), and P(v_i | v_-i) =
-        sigmoid(F(v with bit i flipped) - F(v)).  Flipping one bit ``i`` per
-        call and multiplying by n_visible estimates the sum; ``i`` cycles over
-        the pixels (a shared index, advanced in ``updates``).  Mean over the
-        minibatch; it falls as the model improves.  (The original returned
-        the log pseudo-likelihood, this number's negative.)
+        log PL(v) = sum over pixels i of log P(pixel i | the others), and
+        that probability is sigmoid(F(v with bit i flipped) - F(v)).
+        Flipping one bit ``i`` per call and multiplying by n_visible
+        estimates the sum; ``i`` cycles over the pixels (a shared index,
+        advanced in ``updates``).  Mean over the minibatch; it falls as the
+        model improves.  (The original returned the log pseudo-likelihood,
+        this number's negative.)
         """
         bit_i_idx = theano.shared(value=0, name='bit_i_idx')
         xi = T.round(self.input)
@@ -345,8 +347,9 @@ def ais_log_partition(W, hbias, vbias, base_vbias, betas, n_runs=100, rng=None):
     p_beta(v) proportional to exp((1 - beta) b_A.v + beta b.v) prod_j
     (1 + exp(beta (c_j + (v W)_j))), for ``betas`` from 0 to 1, one Gibbs
     step each.  Each run's importance weight is the product of the ratios
-    p*_beta_k(v_k) / p*_beta_k-1(v_k); their mean estimates Z / Z_0, with
-    log Z_0 = sum_i softplus(b_A_i) + n_hidden log 2.
+    p*(v) at beta over p*(v) at the previous beta, for the v of each step;
+    their mean estimates Z / Z0, with log Z0 = sum(softplus(b_A)) +
+    n_hidden log 2.
 
     Returns a dict: ``log_z`` (the estimate), ``log_z_low`` and
     ``log_z_high`` (log of the mean weight minus and plus three standard
@@ -524,10 +527,15 @@ def test_rbm(learning_rate=0.1, training_epochs=15, dataset='mnist.pkl.gz', batc
         likelihood = rbm_log_likelihood(rbm, train_set_x.get_value(borrow=True), test_images,
                                          ais_runs, ais_betas, seed)
         if 'log_likelihood_low' in likelihood:
-            logger.info('Mean test log-likelihood: %.2f nats (%s; log Z %.2f, from the '
-                        'spread %.2f to %.2f)', likelihood['log_likelihood'],
-                        likelihood['method'], likelihood['log_z'],
-                        likelihood['log_likelihood_low'], likelihood['log_likelihood_high'])
+            logger.info('Mean test log-likelihood: %.2f nats (%s; log Z %.2f)',
+                        likelihood['log_likelihood'], likelihood['method'], likelihood['log_z'])
+            if numpy.isfinite(likelihood['log_likelihood_high']):
+                logger.info('  within 3 standard errors of the AIS weights: %.2f to %.2f nats',
+                            likelihood['log_likelihood_low'], likelihood['log_likelihood_high'])
+            else:
+                logger.info('  3 standard errors of the AIS weights: above %.2f nats, no upper '
+                            'bound (a few runs dominate: more --ais-runs would narrow it)',
+                            likelihood['log_likelihood_low'])
         else:
             logger.info('Mean test log-likelihood: %.2f nats (exact; log Z %.2f)',
                         likelihood['log_likelihood'], likelihood['log_z'])

@@ -32,6 +32,8 @@ SCRIPTS = {
     'convolutional_mlp': ('LeNet5', 'convolutional_mlp.npz'),
     'dA': ('dA', 'dA_corruption_30.npz'),
     'SdA': ('SdA', 'SdA.npz'),
+    'rbm': ('RBM', 'rbm.npz'),
+    'DBN': ('DBN', 'DBN.npz'),
 }
 SAMPLE = REPO / 'data' / 'mnist_sample.pkl.gz'
 
@@ -98,6 +100,8 @@ def valid_model_file(kind, path):
         'dA': dict(n_visible=784, n_hidden=20),
         'SdA': dict(n_ins=784, hidden_layers_sizes=[20, 20], n_outs=10,
                     corruption_levels=[0.1, 0.2]),
+        'RBM': dict(n_visible=784, n_hidden=20),
+        'DBN': dict(n_ins=784, hidden_layers_sizes=[20, 20], n_outs=10),
     }[kind]
     model_class = getattr(importlib.import_module(MODEL_MODULES[kind]), kind)
     arguments = dict(architecture)
@@ -200,7 +204,8 @@ def prepare(script, kind_of_input, case, base):
             os.path.basename(os.path.dirname(str(target)))
     if kind_of_input == '--resume':
         # The checkpoint of the script's first training loop.
-        checkpoint = output / ({'SdA': 'SdA_pretrained', 'dA': 'dA_corruption_0'}.get(
+        checkpoint = output / ({'SdA': 'SdA_pretrained', 'dA': 'dA_corruption_0',
+                                'DBN': 'DBN_pretrained'}.get(
             script, model_name[:-len('.npz')]) + '.checkpoint.npz')
         if case == 'truncated checkpoint':
             valid = valid_model_file(kind, folder / 'valid.npz')

@@ -122,7 +122,8 @@ def test_python_started_in_the_repository_gets_the_standard_library_code_module(
 
 ENTRY_POINTS = [('logistic_sgd', 'sgd_optimization_mnist'), ('logistic_cg', 'train_cg'),
                 ('mlp', 'train_mlp'), ('convolutional_mlp', 'evaluate_lenet5'),
-                ('dA', 'test_dA'), ('SdA', 'train_sda')]
+                ('dA', 'test_dA'), ('SdA', 'train_sda'), ('rbm', 'test_rbm'),
+                ('DBN', 'train_dbn')]
 
 
 @pytest.mark.parametrize('module, name', ENTRY_POINTS)
@@ -132,7 +133,7 @@ def test_each_script_has_one_documented_flag_per_keyword_with_its_default(module
     from dltutorials.support.command_line import RUN_FLAGS, build_parser
 
     train = getattr(importlib.import_module('dltutorials.' + module), name)
-    skip = ['output_folder'] if module == 'dA' else []
+    skip = ['output_folder'] if module in ('dA', 'rbm') else []
     parser = build_parser(train, 'description', skip=skip)
     defaults = vars(parser.parse_args([]))
     expected = {key: list(p.default) if isinstance(p.default, tuple) else p.default

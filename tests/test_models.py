@@ -24,6 +24,10 @@ SCRIPTS = {
     'dA': (['--training-epochs', '1', '--n-hidden', '20'], 'dA_corruption_30.npz'),
     'SdA': (['--pretraining-epochs', '1', '--training-epochs', '2',
              '--hidden-layers-sizes', '20', '--corruption-levels', '0.1'], 'SdA.npz'),
+    'rbm': (['--training-epochs', '1', '--n-hidden', '20', '--n-samples', '1', '--n-chains', '2',
+             '--plot-every', '5'], 'rbm.npz'),
+    'DBN': (['--pretraining-epochs', '1', '--training-epochs', '2',
+             '--hidden-layers-sizes', '20'], 'DBN.npz'),
 }
 
 
@@ -60,6 +64,23 @@ def test_a_dA_loads_back_and_predicts_its_reconstructions(tiny_pkl, tmp_path):
     cross_entropy = -numpy.sum(test_x * numpy.log(z) + (1 - test_x) * numpy.log(1 - z), axis=1)
     assert scores['n_examples'] == 100
     assert scores['reconstruction_cost'] == pytest.approx(cross_entropy.mean(), rel=1e-4)
+
+
+def test_an_rbm_loads_back_and_scores_its_mean_field_reconstructions(tiny_pkl, tmp_path):
+    from dltutorials.rbm import test_rbm
+
+    result = test_rbm(training_epochs=2, dataset=str(tiny_pkl), n_hidden=15, n_samples=0,
+                      output_folder=str(tmp_path))
+    loaded = load_model(result['model_file'])
+    assert not loaded.is_classifier and loaded.network.n_hidden == 15
+    W, hbias, vbias = (p.get_value().astype(numpy.float64) for p in loaded.network.params)
+    test_x = make_digits(100, seed=3)[0].astype(numpy.float64)
+    # P(v = 1 | P(h = 1 | v)), and its cross-entropy with v, in numpy.
+    z = 1 / (1 + numpy.exp(-(1 / (1 + numpy.exp(-(test_x @ W + hbias))) @ W.T + vbias)))
+    numpy.testing.assert_allclose(loaded.predict(test_x), z, rtol=1e-4, atol=1e-6)
+    cross_entropy = -numpy.sum(test_x * numpy.log(z) + (1 - test_x) * numpy.log(1 - z), axis=1)
+    assert loaded.evaluate(str(tiny_pkl))['reconstruction_cost'] == \
+        pytest.approx(cross_entropy.mean(), rel=1e-4)
 
 
 def test_evaluate_gives_the_error_rate_and_a_confusion_matrix(tiny_pkl):
@@ -134,7 +155,7 @@ def test_every_script_saves_the_same_files_twice_then_evaluates_and_predicts(scr
         assert (tmp_path / name).read_bytes() == (tmp_path / 'again' / name).read_bytes(), name
     done = subprocess.run(command + ['--evaluate'], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    if script == 'dA':
+    if script in ('dA', 'rbm'):
         assert 'mean reconstruction cross-entropy' in done.stdout
     else:
         assert 'on the 100 test images of %s: error rate' % tiny_pkl in done.stdout
@@ -143,7 +164,8 @@ def test_every_script_saves_the_same_files_twice_then_evaluates_and_predicts(scr
         assert confusion_png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     done = subprocess.run(command + ['--predict'], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert ('reconstruction error' if script == 'dA' else 'Predicted values') in done.stdout
+    assert ('reconstruction error' if script in ('dA', 'rbm') else 'Predicted values') \
+        in done.stdout
     done = subprocess.run(command[:2] + ['--evaluate', '--output-dir', str(tmp_path / 'none')],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and 'no such model file' in done.stderr

@@ -33,6 +33,13 @@ RUNS = {
     'SdA fine-tuning': ('SdA', ['--pretraining-epochs', '1', '--training-epochs', '3',
                                 '--hidden-layers-sizes', '200', '200'],
                         'SdA.checkpoint.npz', ['SdA_pretrained.npz', 'SdA.npz']),
+    # PCD: the persistent chains and the pseudo-likelihood's bit index are state too.
+    'rbm': ('rbm', ['--training-epochs', '4', '--n-hidden', '200', '--k', '3', '--n-samples', '0',
+                    '--ais-runs', '10', '--ais-betas', '100'],
+            'rbm.checkpoint.npz', ['rbm.npz']),
+    'DBN pre-training': ('DBN', ['--pretraining-epochs', '3', '--training-epochs', '1',
+                                 '--hidden-layers-sizes', '200', '200'],
+                         'DBN_pretrained.checkpoint.npz', ['DBN_pretrained.npz', 'DBN.npz']),
 }
 
 
@@ -92,13 +99,17 @@ INTERRUPTED = {
     'convolutional_mlp': RUNS['lenet'][1],
     'dA': ['--training-epochs', '3', '--n-hidden', '100'],
     'SdA': RUNS['SdA fine-tuning'][1],
+    'rbm': RUNS['rbm'][1],
+    'DBN': RUNS['DBN pre-training'][1],
 }
 FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'logistic_cg': 'logistic_cg.checkpoint.npz',
                     'mlp': 'mlp.checkpoint.npz',
                     'convolutional_mlp': 'convolutional_mlp.checkpoint.npz',
                     'dA': 'dA_corruption_0.checkpoint.npz',
-                    'SdA': 'SdA_pretrained.checkpoint.npz'}
+                    'SdA': 'SdA_pretrained.checkpoint.npz',
+                    'rbm': 'rbm.checkpoint.npz',
+                    'DBN': 'DBN_pretrained.checkpoint.npz'}
 
 
 @pytest.mark.parametrize('script', sorted(INTERRUPTED))
