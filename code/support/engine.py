@@ -76,8 +76,10 @@ else:
     # original tutorials rely on (the dA's corruption is drawn inside the
     # graph and its generator advanced by every call); they work throughout
     # PyTensor 3 (setup.py asks for <4), so the notices are noise to a learner.
+    # So is the notice that scan will stop returning its updates: the RBM's
+    # Gibbs chain takes the random streams' updates from it, as in Theano.
     for _message in ('RandomStream is deprecated', 'RandomVariable Ops will stop hiding',
-                     'Setting default_update is deprecated'):
+                     'Setting default_update is deprecated', 'Scan return signature will change'):
         warnings.filterwarnings('ignore', message=_message)
     # With the Numba backend, the two convolution ops below run their numpy
     # code as they are (Numba's "object mode"), which is what they are for.
