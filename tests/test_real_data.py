@@ -101,9 +101,11 @@ def test_rbm_pcd15_samples_and_log_likelihood_on_the_8k_digits(digits_8k, tmp_pa
     likelihood = result['log_likelihood']
     assert likelihood['method'].startswith('AIS')
     assert -125 < likelihood['log_likelihood'] < -90
-    # The samples are digits, not blanks: each has strokes, and not everywhere.
+    # The samples are digits, not blanks: each has strokes, and not everywhere
+    # (here the mean ink of a sample was 0.054 (a 1) to 0.157; CD-1's blank
+    # chains have 0.0, its blobs up to 0.26).
     ink = result['samples'].mean(axis=2)
-    assert ink.min() > 0.05 and ink.max() < 0.35
+    assert ink.min() > 0.03 and ink.max() < 0.2
 
 
 def test_every_script_runs_its_quick_mode_on_real_digits(digits_8k, tmp_path):
