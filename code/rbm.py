@@ -49,6 +49,7 @@ References:
 import sys
 
 import numpy
+from scipy.special import logsumexp
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials.data_loading import minibatch
@@ -293,11 +294,6 @@ def _softplus(x):
     return numpy.logaddexp(0, x)
 
 
-def _logsumexp(a):
-    top = numpy.max(a)
-    return top + numpy.log(numpy.sum(numpy.exp(a - top)))
-
-
 def exact_log_partition(W, hbias, vbias, chunk=4096):
     """log Z of an RBM, exactly: a sum over all 2^n_hidden hidden configurations.
 
@@ -311,8 +307,8 @@ def exact_log_partition(W, hbias, vbias, chunk=4096):
     for start in range(0, 2 ** n_hidden, chunk):
         codes = numpy.arange(start, min(start + chunk, 2 ** n_hidden))
         h = ((codes[:, None] >> numpy.arange(n_hidden)) & 1).astype(numpy.float64)
-        partial_sums.append(_logsumexp(h @ hbias + _softplus(h @ W.T + vbias).sum(axis=1)))
-    return _logsumexp(numpy.array(partial_sums))
+        partial_sums.append(logsumexp(h @ hbias + _softplus(h @ W.T + vbias).sum(axis=1)))
+    return logsumexp(numpy.array(partial_sums))
 
 
 def base_rate_vbias(train_images, smoothing=0.05):
