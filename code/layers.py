@@ -58,7 +58,7 @@ import numpy
 from dltutorials.support.engine import T, theano
 
 __all__ = ['relu', 'leaky_relu', 'elu', 'ACTIVATIONS', 'glorot_uniform', 'glorot_normal',
-           'he_uniform', 'he_normal', 'INITIALISERS', 'Dropout', 'BatchNorm']
+           'he_uniform', 'he_normal', 'INITIALISERS', 'orthogonal', 'Dropout', 'BatchNorm']
 
 
 # --------------------------------------------------------------------------
@@ -141,6 +141,17 @@ def he_normal(rng, n_in, n_out, activation=relu, shape=None):
 #: Initialisers by name (the names the command line's ``--init`` takes).
 INITIALISERS = OrderedDict([('glorot_uniform', glorot_uniform), ('glorot_normal', glorot_normal),
                             ('he_uniform', he_uniform), ('he_normal', he_normal)])
+
+
+def orthogonal(rng, n):
+    """A random orthogonal (n, n) floatX matrix: the recurrent weights' start.
+
+    Multiplying by an orthogonal matrix keeps a vector's norm, so a state
+    carried through many steps by the recurrent weights neither grows nor
+    shrinks at first (Saxe et al. 2014); the original lstm.py's ``ortho_weight``.
+    """
+    u, _, _ = numpy.linalg.svd(rng.normal(size=(n, n)))
+    return numpy.asarray(u, dtype=theano.config.floatX)
 
 
 # --------------------------------------------------------------------------

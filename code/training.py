@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dltutorials.data_loading import minibatch_givens, n_examples
 from dltutorials.support.errors import DivergenceError
 from dltutorials.support.runs import stop_requests, tutorial_logger
-from dltutorials.updates import OPTIMIZERS, scheduled_learning_rate
+from dltutorials.updates import OPTIMIZERS, clip_grad_norm, scheduled_learning_rate
 from dltutorials.updates import max_norm as constrain_max_norm
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
@@ -114,7 +114,7 @@ def build_minibatch_functions(x, y, cost, errors, updates, datasets, batch_size)
 
 
 def training_updates(network, cost, learning_rate, optimizer='sgd', schedule='constant',
-                     n_train_batches=1, max_norm=None, constrained=()):
+                     n_train_batches=1, max_norm=None, constrained=(), max_grad_norm=None):
     """All that one training step changes: ``network.params``, and the state of what changes them.
 
     The update rule ``optimizer`` (a name of
@@ -124,12 +124,16 @@ def training_updates(network, cost, learning_rate, optimizer='sgd', schedule='co
     :func:`~dltutorials.updates.scheduled_learning_rate`); with
     ``max_norm``, the weight matrices ``constrained`` kept within it; and
     the network's own ``updates`` (batch normalization's running averages).
+    With ``max_grad_norm``, the gradient is first rescaled to at most that
+    norm (:func:`~dltutorials.updates.clip_grad_norm`).
     """
     schedule_updates = OrderedDict()
     if schedule != 'constant':
         learning_rate, schedule_updates = scheduled_learning_rate(schedule, learning_rate,
                                                                   n_train_batches)
-    updates = OPTIMIZERS[optimizer](cost, network.params, learning_rate)
+    gradients = cost if max_grad_norm is None else \
+        clip_grad_norm(cost, network.params, max_grad_norm)
+    updates = OPTIMIZERS[optimizer](gradients, network.params, learning_rate)
     if max_norm is not None:
         updates = constrain_max_norm(updates, constrained, max_norm)
     updates.update(schedule_updates)
@@ -222,7 +226,8 @@ class LoopState:
 def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                    patience=10000, patience_increase=2, improvement_threshold=0.995,
                    validation_frequency=None, on_new_best=None, on_epoch_start=None,
-                   checkpoint=None, clock=time.perf_counter):
+                   checkpoint=None, patience_window=None, checkpoint_each_validation=False,
+                   clock=time.perf_counter):
     """Train until patience runs out or ``n_epochs`` have passed; return a :class:`TrainingResult`.
 
     A cost that is not finite, or a thousand times the first, raises
@@ -261,6 +266,13 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
         at the end of every epoch and when stopped; if it holds the state
         of an interrupted run (``checkpoint.saved``), training goes on from
         there (see :mod:`dltutorials.support.checkpoints`).
+    patience_window : int, optional
+        instead of the rule above, stop once this many minibatches have
+        passed since the best validation error (the original lstm.py's
+        rule: ``patience`` validations without a new best).
+    checkpoint_each_validation : bool
+        save the checkpoint after every validation too, not only at the
+        end of each epoch (for epochs of many minutes).
     """
     if validation_frequency is None:
         validation_frequency = min(n_train_batches, max(patience // 2, 1))
@@ -305,14 +317,19 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                                     max(left, 0.0))
                         # A significant improvement extends patience (before the
                         # best score is replaced by this one).
-                        if validation_error < (result.best_validation_error
-                                               * improvement_threshold):
+                        if patience_window is None and validation_error < (
+                                result.best_validation_error * improvement_threshold):
                             state.patience = max(state.patience, iteration * patience_increase)
                         if record_validation(result, validation_error, test_fn, epoch,
                                              iteration, where):
                             result.seconds = clock() - start
+                            if patience_window is not None:
+                                state.patience = max(state.patience,
+                                                     iteration + patience_window)
                             if on_new_best is not None:
                                 on_new_best(result)
+                        if checkpoint_each_validation and minibatch_index + 1 < n_train_batches:
+                            save_state('epoch %d%s' % (epoch, where))
 
                     if state.patience <= iteration:
                         result.stopped_by = 'patience'

@@ -45,7 +45,8 @@ from dltutorials.support.engine import T, theano
 
 __all__ = ['sgd', 'momentum', 'nesterov_momentum', 'adagrad', 'rmsprop', 'adadelta', 'adam',
            'adaptive_gains', 'OPTIMIZERS', 'constant', 'inverse_time', 'step_decay',
-           'exponential_decay', 'SCHEDULES', 'scheduled_learning_rate', 'max_norm']
+           'exponential_decay', 'SCHEDULES', 'scheduled_learning_rate', 'max_norm',
+           'clip_grad_norm']
 
 
 def gradients(loss_or_grads, params):
@@ -363,3 +364,20 @@ def max_norm(updates, weights, limit):
         scale = T.minimum(1, as_dtype(limit, weight) / T.maximum(norms, 1e-7))
         constrained[weight] = new_weight * T.cast(scale, weight.dtype)
     return constrained
+
+
+def clip_grad_norm(loss_or_grads, params, max_norm):
+    r"""The gradients, rescaled together so that their joint norm is at most ``max_norm``.
+
+    Recurrent networks' gradients occasionally explode (a product of many
+    Jacobians, see :mod:`dltutorials.recurrent`); one huge step would undo
+    what training learnt.  Pascanu et al. (2013) rescale the whole gradient
+    when its norm :math:`\|g\| = \sqrt{\sum_p \|g_p\|^2}` passes the limit:
+    :math:`g \leftarrow g \cdot \min(1, c / (\|g\| + 10^{-6}))`, PyTorch's
+    ``clip_grad_norm_``.  The direction is kept; any update rule can then
+    take the returned list as its ``loss_or_grads``.
+    """
+    grads = gradients(loss_or_grads, params)
+    norm = T.sqrt(sum(T.sum(T.sqr(grad)) for grad in grads))
+    scale = T.minimum(1, as_dtype(max_norm, norm) / (norm + as_dtype(1e-6, norm)))
+    return [grad * T.cast(scale, grad.dtype) for grad in grads]
