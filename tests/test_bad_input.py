@@ -34,6 +34,7 @@ SCRIPTS = {
     'SdA': ('SdA', 'SdA.npz'),
     'rbm': ('RBM', 'rbm.npz'),
     'DBN': ('DBN', 'DBN.npz'),
+    'lstm': ('SequenceClassifier', 'lstm_model.npz'),
 }
 SAMPLE = REPO / 'data' / 'mnist_sample.pkl.gz'
 
@@ -102,12 +103,14 @@ def valid_model_file(kind, path):
                     corruption_levels=[0.1, 0.2]),
         'RBM': dict(n_visible=784, n_hidden=20),
         'DBN': dict(n_ins=784, hidden_layers_sizes=[20, 20], n_outs=10),
+        'SequenceClassifier': dict(n_in=28, n_hidden=8, n_out=10, encoder='lstm', n_words=None,
+                                   image_rows=28, use_dropout=False),
     }[kind]
     model_class = getattr(importlib.import_module(MODEL_MODULES[kind]), kind)
     arguments = dict(architecture)
     if kind == 'LogisticRegression':
         arguments['input'] = T.matrix('x')
-    elif kind in ('MLP', 'LeNet5'):
+    elif kind in ('MLP', 'LeNet5', 'SequenceClassifier'):
         arguments.update(rng=numpy.random.RandomState(0), input=T.matrix('x'))
     else:
         arguments['numpy_rng'] = numpy.random.RandomState(0)

@@ -29,6 +29,8 @@ SCRIPTS = {
              '--plot-every', '5'], 'rbm.npz'),
     'DBN': (['--pretraining-epochs', '1', '--training-epochs', '2',
              '--hidden-layers-sizes', '20'], 'DBN.npz'),
+    'lstm': (['--max-epochs', '2', '--dim-proj', '8', '--batch-size', '50', '--validFreq', '-1',
+              '--optimizer', 'adam', '--lrate', '0.01'], 'lstm_model.npz'),
 }
 
 

@@ -40,6 +40,10 @@ RUNS = {
     'DBN pre-training': ('DBN', ['--pretraining-epochs', '3', '--training-epochs', '1',
                                  '--hidden-layers-sizes', '200', '200'],
                          'DBN_pretrained.checkpoint.npz', ['DBN_pretrained.npz', 'DBN.npz']),
+    # Checkpoints at every validation, in the middle of an epoch; dropout's stream is state too.
+    'lstm': ('lstm', ['--max-epochs', '2', '--dim-proj', '16', '--batch-size', '50',
+                      '--validFreq', '20', '--valid-batch-size', '500'],
+             'lstm_model.checkpoint.npz', ['lstm_model.npz']),
 }
 
 
@@ -101,6 +105,7 @@ INTERRUPTED = {
     'SdA': RUNS['SdA fine-tuning'][1],
     'rbm': RUNS['rbm'][1],
     'DBN': RUNS['DBN pre-training'][1],
+    'lstm': RUNS['lstm'][1],
 }
 FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'logistic_cg': 'logistic_cg.checkpoint.npz',
@@ -109,7 +114,8 @@ FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'dA': 'dA_corruption_0.checkpoint.npz',
                     'SdA': 'SdA_pretrained.checkpoint.npz',
                     'rbm': 'rbm.checkpoint.npz',
-                    'DBN': 'DBN_pretrained.checkpoint.npz'}
+                    'DBN': 'DBN_pretrained.checkpoint.npz',
+                    'lstm': 'lstm_model.checkpoint.npz'}
 
 
 @pytest.mark.parametrize('script', sorted(INTERRUPTED))

@@ -45,17 +45,18 @@ FORMAT = 'dltutorials checkpoint 1'
 def updated_variables(functions):
     """The shared variables that the compiled ``functions`` update, each once, in order.
 
-    ``functions``: compiled Theano / PyTensor functions, or Python functions
-    wrapping one (``functools.wraps`` sets ``__wrapped__``).
+    ``functions``: compiled Theano / PyTensor functions, Python functions
+    wrapping one (``functools.wraps`` sets ``__wrapped__``), or Python
+    functions that call several and list them in ``compiled_functions``.
     """
     variables = []
     for function in functions:
-        compiled = inspect.unwrap(function)
-        if not hasattr(compiled, 'maker'):
-            raise TypeError('%r is not a compiled function' % (function,))
-        for entry in compiled.maker.inputs:
-            if entry.update is not None and not any(entry.variable is v for v in variables):
-                variables.append(entry.variable)
+        for compiled in getattr(function, 'compiled_functions', [inspect.unwrap(function)]):
+            if not hasattr(compiled, 'maker'):
+                raise TypeError('%r is not a compiled function' % (function,))
+            for entry in compiled.maker.inputs:
+                if entry.update is not None and not any(entry.variable is v for v in variables):
+                    variables.append(entry.variable)
     return variables
 
 

@@ -83,8 +83,12 @@ two_sizes = Rule('two positive integers', numbers.Integral, lambda v: v > 0,
                  each='a positive integer', length=2)
 fractions = Rule('a non-empty list of fractions in [0, 1)', numbers.Real,
                  lambda v: 0 <= v < 1, each='a fraction in [0, 1)')
-
-
+#: A number of steps, or -1 for once per epoch (the original lstm.py's ``validFreq``).
+steps_or_epoch = Rule('a positive integer, or -1 for once per epoch', numbers.Integral,
+                      lambda v: v > 0 or v == -1)
+#: A number of examples, or -1 for all (the original lstm.py's ``test_size``).
+count_or_all = Rule('a positive integer, or -1 for all', numbers.Integral,
+                    lambda v: v > 0 or v == -1)
 
 
 class Choice(Rule):
@@ -104,6 +108,23 @@ class Choice(Rule):
         if text not in self.choices:
             raise argparse.ArgumentTypeError('must be %s, got %s' % (self.element, text))
         return text
+
+
+class NamedFunction(Choice):
+    """One of the ``functions`` (a dict name: function), given as itself or by its name.
+
+    Checked, it becomes the name (a run's identity is JSON).
+    """
+
+    def __init__(self, functions):
+        self.functions = dict(functions)
+        super().__init__(self.functions)
+
+    def check(self, name, value):
+        for known, function in self.functions.items():
+            if value is function:
+                return known
+        return super().check(name, value)
 
 
 class Switch(Rule):

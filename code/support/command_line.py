@@ -79,6 +79,8 @@ def build_parser(train, description, skip=()):
         options = dict(default=parameter.default, help=helps.get(name, ' '))
         if isinstance(parameter.default, tuple):
             options['default'] = list(parameter.default)
+        elif callable(parameter.default):      # (the original lstm.py's optimizer=adadelta)
+            options['default'] = parameter.default.__name__
         if isinstance(rule, Switch):
             # --batch-norm / --no-batch-norm
             options['action'] = argparse.BooleanOptionalAction

@@ -91,6 +91,9 @@ def md5sum(path):
 def download(urls, destination, md5, timeout=30):
     """Fetch the first of ``urls`` whose content has checksum ``md5`` into ``destination``.
 
+    ``md5`` None: no checksum is published for the file; the caller checks
+    its content instead.
+
     The file is written beside ``destination`` under a temporary name and
     renamed only once verified, so an interrupted or corrupt download never
     leaves a file that looks complete.  Progress goes to stderr.
@@ -111,11 +114,12 @@ def download(urls, destination, md5, timeout=30):
             with os.fdopen(fd, 'wb') as out:
                 _copy_with_progress(url, out, timeout)
             found = md5sum(partial)
-            if found != md5:
+            if md5 is not None and found != md5:
                 failures.append('%s: checksum %s, expected %s' % (url, found, md5))
                 continue
             os.replace(partial, destination)
-            logger.info('downloaded %s to %s (md5 verified)', url, destination)
+            logger.info('downloaded %s to %s (%s)', url, destination,
+                        'md5 verified' if md5 else 'md5 %s' % found)
             return destination
         except (urllib.error.URLError, OSError, ValueError) as err:
             failures.append('%s: %s' % (url, getattr(err, 'reason', err)))
@@ -413,3 +417,68 @@ def read_images(paths):
             pixels = 1 - pixels
         rows.append(pixels.reshape(N_PIXELS))
     return numpy.stack(rows)
+
+
+# --------------------------------------------------------------------------
+# IMDB movie reviews (the original lstm.py's data)
+# --------------------------------------------------------------------------
+
+#: The original tutorial's file: two pickles, (reviews, labels) for training, then for testing.
+IMDB_URLS = ('http://www.iro.umontreal.ca/~lisa/deep/data/imdb.pkl',)
+IMDB_FILE = 'imdb.pkl'
+
+
+def resolve_imdb(path=IMDB_FILE, data_dir=None):
+    """The local path of the IMDB pickle: ``path`` itself, else in ``data/``, else downloaded there.
+
+    Only the bare name ``imdb.pkl`` is looked for in ``data/`` and downloaded;
+    no checksum is published for the file, so :func:`read_imdb` checks its
+    content.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+    path = Path(os.path.expanduser(str(path)))
+    if path.exists():
+        return path
+    if str(path) != IMDB_FILE:
+        raise DatasetError('%s: no such file' % path)
+    cached = data_dir / IMDB_FILE
+    if cached.exists():
+        return cached
+    try:
+        return download(IMDB_URLS, cached, md5=None)
+    except DownloadError as err:
+        raise DownloadError('%s (offline? put the original tutorial\'s imdb.pkl in %s, or '
+                            'train on images read row by row: --dataset fashion-mnist)'
+                            % (err, data_dir)) from None
+
+
+def read_imdb(path):
+    """``(train_set, test_set)`` from the IMDB pickle ``path``, each ``(sequences, labels)``.
+
+    Sequences are lists of word indices (integers >= 0), labels integers
+    >= 0; the file is read with :class:`RestrictedUnpickler` (gzipped or
+    not) and checked.  Raises DatasetError naming the file.
+    """
+    opener = gzip.open if str(path).endswith('.gz') else open
+    try:
+        with opener(path, 'rb') as stream:
+            unpickler = RestrictedUnpickler(stream, encoding='latin1')
+            sets = [unpickler.load(), unpickler.load()]
+    except (OSError, EOFError, zlib.error) as err:
+        raise DatasetError('%s: not a readable IMDB pickle (%s)' % (path, err)) from None
+    except (pickle.UnpicklingError, AttributeError, ValueError, TypeError,
+            IndexError, KeyError, struct.error) as err:
+        raise DatasetError('%s: not a valid IMDB pickle (%s)' % (path, err)) from None
+    for name, split in zip(('training', 'test'), sets):
+        if not (isinstance(split, (tuple, list)) and len(split) == 2
+                and len(split[0]) == len(split[1]) > 0):
+            raise DatasetError('%s: the %s set must be a pair (sequences, labels) of equal, '
+                               'non-zero lengths' % (path, name))
+        for sequence in split[0]:
+            if not (isinstance(sequence, (list, tuple)) and len(sequence) > 0 and all(
+                    isinstance(w, (int, numpy.integer)) and w >= 0 for w in sequence)):
+                raise DatasetError('%s: a %s sequence is not a non-empty list of word '
+                                   'indices >= 0: %s' % (path, name, _describe(sequence)))
+        if not all(isinstance(label, (int, numpy.integer)) and label >= 0 for label in split[1]):
+            raise DatasetError('%s: the %s labels must be integers >= 0' % (path, name))
+    return tuple((list(split[0]), list(split[1])) for split in sets)

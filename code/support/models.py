@@ -30,6 +30,7 @@ MODEL_MODULES = {
     'SdA': 'dltutorials.SdA',
     'RBM': 'dltutorials.rbm',
     'DBN': 'dltutorials.DBN',
+    'SequenceClassifier': 'dltutorials.lstm',
 }
 
 #: Examples per call of the compiled prediction function.
