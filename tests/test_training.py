@@ -285,6 +285,37 @@ def test_early_stopping_resumed_from_any_checkpoint_ends_as_the_whole_run():
         assert without_time(resumed) == without_time(whole), saved[0]['epoch']
 
 
+def test_a_patience_window_stops_that_many_minibatches_after_the_best():
+    # The original lstm.py's rule: new bests at the 2nd and 5th validations, then none.
+    errors = [0.5, 0.4, 0.45, 0.42, 0.35, 0.36]
+    script = Script(errors)
+    result = run(script, patience=30, patience_window=30, validation_frequency=5)
+    # Best at iteration 24 (the 5th validation): stop once iteration 24 + 30 is reached.
+    assert result.best_iteration == 24 and result.best_validation_error == 0.35
+    assert result.stopped_by == 'patience' and result.iterations == 55
+    # A small improvement counts (no threshold), and never doubles patience.
+    script = Script([0.5, 0.4999] + [0.6])
+    result = run(script, patience=20, patience_window=20, validation_frequency=5)
+    assert result.best_iteration == 9 and result.iterations == 30
+
+
+def test_checkpoints_at_every_validation_resume_mid_epoch_to_the_whole_run():
+    loop = dict(n_train_batches=10, n_epochs=30, patience=20, validation_frequency=5,
+                checkpoint_each_validation=True)
+    world = World()
+    checkpoint = MemoryCheckpoint(world)
+    whole = early_stopping(world.train, world.validate, world.test, checkpoint=checkpoint,
+                           **loop)
+    # One save in the middle of each epoch, one at each epoch's end.
+    assert [saved['minibatch'] for saved, _ in checkpoint.saves[:2]] == [5, 0]
+    assert len(checkpoint.saves) == 2 * whole.epochs - (whole.iterations % 10 == 5)
+    for saved in checkpoint.saves:
+        world = World()
+        resumed = early_stopping(world.train, world.validate, world.test,
+                                 checkpoint=MemoryCheckpoint(world, saved), **loop)
+        assert without_time(resumed) == without_time(whole), saved[0]
+
+
 def test_ctrl_c_stops_after_the_minibatch_saves_where_and_resumes_to_the_same_result():
     loop = dict(n_train_batches=5, n_epochs=30, patience=20, validation_frequency=5)
     world = World()
