@@ -32,7 +32,7 @@ import numpy
 USER_ENVIRON = dict(os.environ)
 
 import dltutorials  # noqa: E402  (sets the engine's defaults before it is imported)
-from dltutorials.support.engine import T, change_flags  # noqa: E402
+from dltutorials.support.engine import T, change_flags, theano  # noqa: E402
 
 N_EXAMPLES = 50000
 N_IN, N_OUT = 28 * 28, 10
@@ -381,6 +381,148 @@ def torch_dbn_layer(layer):
 
 
 #: name -> (tutorial batch size, Theano builder, PyTorch builder)
+# ---------------------------------------------------------------- recurrent networks
+#
+# A scan over time is far slower per example than the models above, so these
+# rows time RECURRENT_MINIBATCHES minibatches, not 50,000 examples: their
+# "s/ep" is seconds per that many minibatches (forward, backward and an Adam
+# step with the gradient clipped to norm 1, as the scripts train).
+
+RECURRENT_MINIBATCHES = 10
+TORCH_RECURRENT = {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'RNN'}
+
+
+def theano_recurrent_step(encoder, cost_of, n_in, x_batch, y_batch, floatX):
+    """The scripts' two-step Adam update (lstm.two_step) on ``cost_of(x, y)``'s network."""
+    from dltutorials import lstm
+    from dltutorials.updates import adam, clip_grad_norm
+
+    x, y, cost, params = cost_of(T, encoder, n_in)
+    grads = clip_grad_norm(T.grad(cost, params), params, 1.0)
+    tparams = dict((p.name + str(k), p) for k, p in enumerate(params))
+    f_grad_shared, f_update = lstm.two_step(adam, T.scalar('lr'), tparams, grads, x, None, y,
+                                            cost)
+
+    def epoch():
+        for _ in range(RECURRENT_MINIBATCHES):
+            f_grad_shared(x_batch, y_batch)
+            f_update(0.001)
+    return epoch
+
+
+def torch_recurrent_step(model, cost, x_batch, y_batch):
+    import torch
+    x, y = torch.from_numpy(x_batch), torch.from_numpy(y_batch)
+    model = model.to(getattr(torch, str(x_batch.dtype)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+
+    def epoch():
+        for _ in range(RECURRENT_MINIBATCHES):
+            optimizer.zero_grad()
+            cost(model, x, y).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+    return epoch
+
+
+def image_rows(x_value, y_value, batch_size):
+    return x_value[:batch_size], y_value[:batch_size]
+
+
+def theano_rows(encoder):
+    """The row-by-row classifier of lstm.py: 28 steps of 28 pixels, 128 units, mean state."""
+    def build(x_value, y_value, batch_size):
+        from dltutorials import lstm
+        options = dict(dim_proj=128, ydim=N_OUT, encoder=encoder, use_dropout=False,
+                       n_words=None, image_rows=28, n_in=28, rng=numpy.random.RandomState(1))
+
+        def cost_of(T, encoder, n_in):
+            with change_flags(floatX=str(x_value.dtype)):
+                tparams = lstm.init_tparams(lstm.init_params(options, options['rng']))
+                network, x, mask, y = lstm.build_classifier(tparams, options)
+            return x, y, network.negative_log_likelihood(y), network.params
+        return theano_recurrent_step(encoder, cost_of, 28, *image_rows(x_value, y_value,
+                                                                       batch_size),
+                                     str(x_value.dtype))
+    return build
+
+
+def torch_rows(encoder):
+    def build(x_value, y_value, batch_size):
+        import torch
+        from torch import nn
+
+        class RowReader(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.recurrent = getattr(nn, TORCH_RECURRENT[encoder])(28, 128)
+                self.classifier = nn.Linear(128, N_OUT)
+
+            def forward(self, images):
+                rows = images.reshape(-1, 28, 28).transpose(0, 1)   # (time, batch, 28)
+                return self.classifier(self.recurrent(rows)[0].mean(dim=0))
+        return torch_recurrent_step(RowReader(), classification_cost,
+                                    *image_rows(x_value, y_value, batch_size))
+    return build
+
+
+N_CHARACTERS, N_CHAR_STEPS = 65, 100
+
+
+def characters(dtype, batch_size):
+    """One minibatch of the language model: one-hot characters (time, batch, 65), next ones."""
+    rng = numpy.random.RandomState(0)
+    text = rng.randint(0, N_CHARACTERS, size=(N_CHAR_STEPS + 1, batch_size))
+    one_hot = numpy.eye(N_CHARACTERS, dtype=dtype)[text[:-1]]
+    return one_hot, text[1:].astype('int64')
+
+
+def theano_chars(encoder):
+    """A character-level language model's step: one-hot input, 256 units, softmax per step."""
+    def build(x_value, y_value, batch_size):
+        from dltutorials.recurrent import ENCODERS
+        inputs, targets = characters(str(x_value.dtype), batch_size)
+
+        def cost_of(T, encoder, n_in):
+            with change_flags(floatX=str(x_value.dtype)):
+                x, y = T.tensor3('x'), T.lmatrix('y')
+                rng = numpy.random.RandomState(1)
+                layer = ENCODERS[encoder](rng, x, N_CHARACTERS, 256)
+                W = theano.shared(numpy.zeros((256, N_CHARACTERS), dtype=x_value.dtype),
+                                  name='W')
+                b = theano.shared(numpy.zeros(N_CHARACTERS, dtype=x_value.dtype), name='b')
+                scores = T.dot(layer.output.reshape((-1, 256)), W) + b
+                probabilities = T.nnet.softmax(scores)
+                flat = y.flatten()
+                cost = -T.mean(T.log(probabilities[T.arange(flat.shape[0]), flat]))
+            return x, y, cost, layer.params + [W, b]
+        return theano_recurrent_step(encoder, cost_of, N_CHARACTERS, inputs, targets,
+                                     str(x_value.dtype))
+    return build
+
+
+def torch_chars(encoder):
+    def build(x_value, y_value, batch_size):
+        import torch
+        from torch import nn
+        inputs, targets = characters(str(x_value.dtype), batch_size)
+
+        class CharModel(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.recurrent = getattr(nn, TORCH_RECURRENT[encoder])(N_CHARACTERS, 256)
+                self.decoder = nn.Linear(256, N_CHARACTERS)
+
+            def forward(self, x):
+                return self.decoder(self.recurrent(x)[0])
+
+        def cost(model, x, y):
+            return nn.functional.cross_entropy(model(x).reshape(-1, N_CHARACTERS),
+                                               y.reshape(-1))
+        return torch_recurrent_step(CharModel(), cost, inputs, targets)
+    return build
+
+
 MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
     'mlp': (20, theano_mlp, torch_mlp),
@@ -393,6 +535,13 @@ MODELS = {
     'rbm_pcd15': (20, theano_rbm_pcd15, torch_rbm_pcd15),
     'dbn_layer0': (20, theano_dbn_layer(0), torch_dbn_layer(0)),
     'dbn_layer1': (20, theano_dbn_layer(1), torch_dbn_layer(1)),
+    # Seconds per RECURRENT_MINIBATCHES minibatches (see above), not per epoch.
+    'lstm_rows': (128, theano_rows('lstm'), torch_rows('lstm')),
+    'gru_rows': (128, theano_rows('gru'), torch_rows('gru')),
+    'rnn_rows': (128, theano_rows('rnn'), torch_rows('rnn')),
+    'lstm_chars': (64, theano_chars('lstm'), torch_chars('lstm')),
+    'gru_chars': (64, theano_chars('gru'), torch_chars('gru')),
+    'rnn_chars': (64, theano_chars('rnn'), torch_chars('rnn')),
 }
 
 
