@@ -107,7 +107,7 @@ def test_get_minibatches_idx_covers_every_example_once():
 
 
 def test_train_lstm_learns_the_planted_word_of_imdb_style_reviews(tmp_path):
-    path = write_imdb(tmp_path / 'reviews.pkl', n_train=300)
+    path = write_imdb(tmp_path / 'reviews.pkl', n_train=600, n_test=200)
     train_err, valid_err, test_err = lstm.train_lstm(
         dim_proj=8, max_epochs=8, n_words=50, optimizer='adam', lrate=0.02, validFreq=-1,
         batch_size=20, valid_batch_size=100, dataset=str(path), use_dropout=False,
