@@ -132,6 +132,14 @@ def test_the_original_scripts_calls_run_from_the_code_folder(tmp_path):
     assert (tmp_path / 'results' / 'lstm_model.npz').exists()
 
 
+def test_quick_run_of_the_script_trains_saves_and_predicts(tiny_pkl, tmp_path):
+    flags = ['--dataset', str(tiny_pkl), '--output-dir', str(tmp_path), '--dim-proj', '8']
+    assert lstm.main(flags + ['--quick', '--quiet']) == 0
+    assert (tmp_path / 'lstm_model.npz').exists() and (tmp_path / 'lstm_model_curve.png').exists()
+    assert lstm.main(flags + ['--predict']) == 0
+    assert not list(tmp_path.glob('*.checkpoint.npz'))
+
+
 def run_script(*arguments, cwd=None):
     return subprocess.run([sys.executable, str(CODE / 'lstm.py')] + list(arguments),
                           capture_output=True, text=True, timeout=300, cwd=cwd)
@@ -191,5 +199,8 @@ def test_optimizers_are_taken_as_the_originals_functions_or_by_name():
     with pytest.raises(HyperparameterError, match='optimizer must be one of adadelta'):
         lstm.train_lstm(optimizer=print)
     assert lstm.OPTIMIZER_FUNCTIONS['adadelta'] is lstm.adadelta
+    rule = lstm.train_sequence_classifier.rules['optimizer']
+    assert rule.check('optimizer', lstm.adadelta) == 'adadelta' == rule.check('optimizer',
+                                                                              'adadelta')
     assert list(OrderedDict.fromkeys(lstm.OPTIMIZER_FUNCTIONS))[:3] == ['adadelta', 'rmsprop',
                                                                         'sgd']
