@@ -115,9 +115,14 @@ def test_the_wheel_is_linked_under_renamed_symbols():
 
 
 def test_a_generic_kernel_is_replaced_by_the_cpus_own(monkeypatch):
-    """OpenBLAS saw 'Prescott' on an AVX2 CPU: we ask for Haswell, check it, and set it."""
-    if not openblas.AVX2_FLAGS <= openblas.cpu_flags():
+    """OpenBLAS saw 'Prescott': we ask for the CPU's kernel, check it, and set it.
+
+    Haswell on an AVX2 CPU, SkylakeX on an AVX-512 one.
+    """
+    flags = openblas.cpu_flags()
+    if not openblas.AVX2_FLAGS <= flags:
         pytest.skip('needs an AVX2 CPU')
+    expected = 'SkylakeX' if openblas.AVX512_FLAGS <= flags else 'Haswell'
     blas = openblas.wheel_openblas()
     real_probe = openblas.probe
 
@@ -125,8 +130,8 @@ def test_a_generic_kernel_is_replaced_by_the_cpus_own(monkeypatch):
         return ('Prescott', -1.0) if coretype is None else real_probe(blas, coretype, check)
     monkeypatch.setattr(openblas, 'probe', generic_first)
     environ = {}
-    assert openblas.choose_kernel(blas, environ) == 'Haswell'
-    assert environ == {'OPENBLAS_CORETYPE': 'Haswell'} and blas.kernel_chosen_by_us
+    assert openblas.choose_kernel(blas, environ) == expected
+    assert environ == {'OPENBLAS_CORETYPE': expected} and blas.kernel_chosen_by_us
     # A user's own choice wins, and nothing is set for a recognised kernel.
     environ = {'OPENBLAS_CORETYPE': 'Sandybridge'}
     assert openblas.choose_kernel(openblas.wheel_openblas(), environ) == 'Sandybridge'
