@@ -49,16 +49,17 @@ import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials import imdb
-from dltutorials.layers import orthogonal
+from dltutorials.layers import glorot_uniform, orthogonal
 from dltutorials.logistic_sgd import LogisticRegression
 from dltutorials.recurrent import ENCODERS
 from dltutorials.support import checks, command_line
 from dltutorials.support.datasets import N_CLASSES, N_PIXELS, load_arrays
 from dltutorials.support.errors import DatasetError
 from dltutorials.support.model_files import read_params
-from dltutorials.support.runs import (current_run, entry_point, prepare_output_dir,
+from dltutorials.support.runs import (current_run, entry_point, epochs, prepare_output_dir,
                                       train_and_save, tutorial_logger)
 from dltutorials.updates import OPTIMIZERS, adadelta as adadelta_rule, clip_grad_norm, state_like
+from dltutorials.updates import sgd as sgd_rule
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
@@ -111,16 +112,13 @@ def init_params(options, rng=None):
     else:
         n_in = options['n_in']
     prefix = options['encoder']
+    # The input weights orthogonal too, as the original's (rows of an orthogonal
+    # matrix where the inputs are fewer than the units).
     params[prefix + '_W'] = numpy.concatenate(
-        [orthogonal(rng, dim)[:n_in] if n_in <= dim else
-         numpy_floatX(rng.uniform(-1, 1, size=(n_in, dim)) * math.sqrt(6.0 / (n_in + dim)))
+        [orthogonal(rng, dim)[:n_in] if n_in <= dim else glorot_uniform(rng, n_in, dim)
          for _ in range(encoder.n_gates)], axis=1)
-    params[prefix + '_U'] = numpy.concatenate(
-        [orthogonal(rng, dim) for _ in range(encoder.n_gates)], axis=1)
-    bias = numpy.zeros(encoder.n_gates * dim)
-    if encoder.n_states == 2:           # the LSTM: forget gates open at first
-        bias[dim:2 * dim] = 1.0
-    params[prefix + '_b'] = numpy_floatX(bias)
+    params[prefix + '_U'] = encoder.initial_recurrent_weights(rng, dim)
+    params[prefix + '_b'] = numpy_floatX(encoder.initial_bias(dim))
     params['U'] = numpy_floatX(0.01 * rng.normal(size=(dim, options['ydim'])))
     params['b'] = numpy_floatX(numpy.zeros(options['ydim']))
     return params
@@ -284,7 +282,6 @@ def two_step(rule, lr, tparams, grads, x, mask, y, cost):
 
 def sgd(lr, tparams, grads, x, mask, y, cost):
     """Stochastic gradient descent at learning rate ``lr``."""
-    from dltutorials.updates import sgd as sgd_rule
     return two_step(sgd_rule, lr, tparams, grads, x, mask, y, cost)
 
 
@@ -371,11 +368,10 @@ def prepare_images(images, labels, maxlen=None):
     return numpy_floatX(numpy.asarray(images)), None, labels
 
 
-def load_images(dataset, limit=None):
+def load_images(dataset):
     """``train, valid, test`` of an image dataset: ``(x (n, 784) floatX, y int64)`` each."""
-    splits = load_arrays(dataset)
-    return tuple((numpy_floatX(x[:limit]), numpy.asarray(y[:limit], dtype='int64'))
-                 for x, y in splits)
+    return tuple((numpy_floatX(x), numpy.asarray(y, dtype='int64'))
+                 for x, y in load_arrays(dataset))
 
 
 def is_imdb(dataset):
@@ -392,14 +388,13 @@ def get_dataset(name):
 
 def pred_probs(f_pred_prob, prepare_data, data, iterator, verbose=False):
     """The class probabilities of every example of ``data``, (n, ydim), in minibatches."""
-    probs = numpy.zeros((len(data[0]), 2 if not len(data[1]) else int(max(data[1])) + 1),
-                        dtype=theano.config.floatX)
+    probs = None
     for _, index in iterator:
         x, mask, _ = prepare_data([data[0][t] for t in index], numpy.array(data[1])[index],
                                   maxlen=None)
         values = f_pred_prob(*model_inputs(x, mask))
-        probs = probs if probs.shape[1] == values.shape[1] else \
-            numpy.zeros((len(data[0]), values.shape[1]), dtype=values.dtype)
+        if probs is None:
+            probs = numpy.zeros((len(data[0]), values.shape[1]), dtype=values.dtype)
         probs[index, :] = values
     return probs
 
@@ -559,7 +554,7 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
     if validFreq == -1:
         validFreq = n_train_batches
     # A run shorter than validFreq updates validates once, at its end.
-    validFreq = min(validFreq, n_train_batches * (1 if quick else max_epochs))
+    validFreq = min(validFreq, n_train_batches * epochs(max_epochs))
 
     logger.info('... building the model')
     rng = numpy.random.RandomState(seed)
@@ -582,28 +577,27 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
     f_grad_shared, f_update = OPTIMIZER_FUNCTIONS[optimizer](lr, tparams, grads, x, mask, y,
                                                             cost)
 
-    # The epoch's minibatches, in an order drawn from (seed, epoch): a resumed
-    # run sees the same order as an uninterrupted one.
-    epoch_minibatches = []
+    # The epoch in progress and its minibatches, in an order drawn from (seed,
+    # epoch): a resumed run sees the same order as an uninterrupted one.
+    current = dict(epoch=1, minibatches=[])
 
-    def on_epoch_start(epoch):
+    def start_epoch(epoch):
         order = numpy.random.RandomState([seed, epoch])
-        epoch_minibatches[:] = get_minibatches_idx(len(train[0]), batch_size, shuffle=True,
-                                                   rng=order)
+        current.update(epoch=epoch, minibatches=get_minibatches_idx(
+            len(train[0]), batch_size, shuffle=True, rng=order))
 
     def train_fn(minibatch_index):
         use_noise.set_value(1.)
-        _, index = epoch_minibatches[minibatch_index]
+        _, index = current['minibatches'][minibatch_index]
         x_batch, mask_batch, y_batch = prepare([train[0][t] for t in index],
                                                numpy.array(train[1])[index])
         batch_cost = f_grad_shared(*model_inputs(x_batch, mask_batch) + [y_batch])
         f_update(lrate)
-        update = len(epoch_minibatches) * (train_fn.epoch - 1) + minibatch_index + 1
+        update = n_train_batches * (current['epoch'] - 1) + minibatch_index + 1
         if update % dispFreq == 0:
-            logger.info('Epoch %d Update %d Cost %.6f', train_fn.epoch, update, batch_cost)
+            logger.info('Epoch %d Update %d Cost %.6f', current['epoch'], update, batch_cost)
         return batch_cost
     train_fn.compiled_functions = [f_grad_shared, f_update]
-    train_fn.epoch = 1
 
     def scorer(split):
         batches = get_minibatches_idx(len(split[0]), valid_batch_size)
@@ -612,10 +606,6 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
             use_noise.set_value(0.)
             return pred_error(f_pred, prepare, split, batches)
         return score
-
-    def start_epoch(epoch):
-        train_fn.epoch = epoch
-        on_epoch_start(epoch)
 
     architecture = dict(n_in=options['n_in'], n_hidden=dim_proj, n_out=ydim, encoder=encoder,
                         n_words=options['n_words'], image_rows=image_rows,

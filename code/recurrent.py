@@ -133,11 +133,9 @@ class RecurrentLayer(object):
                 [glorot_uniform(rng, n_in, n_hidden) for _ in range(self.n_gates)], axis=1),
                 name=prefix + '_W')
         if U is None:
-            U = theano.shared(numpy.concatenate(
-                [orthogonal(rng, n_hidden) for _ in range(self.n_gates)], axis=1),
-                name=prefix + '_U')
+            U = theano.shared(self.initial_recurrent_weights(rng, n_hidden), name=prefix + '_U')
         if b is None:
-            b = theano.shared(self.initial_bias().astype(floatX), name=prefix + '_b')
+            b = theano.shared(self.initial_bias(n_hidden).astype(floatX), name=prefix + '_b')
         self.W, self.U, self.b = W, U, b
         self.params = [self.W, self.U, self.b]
 
@@ -161,9 +159,15 @@ class RecurrentLayer(object):
         #: The states after the last step, each (batch, n_hidden): h (and the LSTM's c).
         self.final_states = [state[-1] for state in states]
 
-    def initial_bias(self):
+    @classmethod
+    def initial_recurrent_weights(cls, rng, n_hidden):
+        """The recurrent weights' start, (n_hidden, n_gates * n_hidden): one orthogonal block a gate."""
+        return numpy.concatenate([orthogonal(rng, n_hidden) for _ in range(cls.n_gates)], axis=1)
+
+    @classmethod
+    def initial_bias(cls, n_hidden):
         """The biases' starting values, (n_gates * n_hidden,): zeros."""
-        return numpy.zeros(self.n_gates * self.n_hidden)
+        return numpy.zeros(cls.n_gates * n_hidden)
 
     def __repr__(self):
         return '%s(n_in=%d, n_hidden=%d)' % (type(self).__name__, self.n_in, self.n_hidden)
@@ -184,10 +188,11 @@ class LSTM(RecurrentLayer):
     n_gates = 4
     n_states = 2
 
-    def initial_bias(self):
+    @classmethod
+    def initial_bias(cls, n_hidden):
         """Zeros, but 1 for the forget gate: the cell keeps its content at first."""
-        bias = numpy.zeros(self.n_gates * self.n_hidden)
-        bias[self.n_hidden:2 * self.n_hidden] = 1.0
+        bias = numpy.zeros(cls.n_gates * n_hidden)
+        bias[n_hidden:2 * n_hidden] = 1.0
         return bias
 
     def step(self, mask, x_projected, h_previous, c_previous, U):

@@ -79,6 +79,11 @@ def test_a_padded_review_is_classified_as_it_is_alone():
         alone = f_pred_prob(*imdb.prepare_data([review], [0])[:2])
         numpy.testing.assert_allclose(together[k], alone[0], rtol=1e-5)
     numpy.testing.assert_allclose(together.sum(axis=1), 1, rtol=1e-5)
+    # In minibatches (of 2 and 1, one padded), the same probabilities in the examples' order.
+    batches = lstm.get_minibatches_idx(3, 2)
+    numpy.testing.assert_allclose(lstm.pred_probs(f_pred_prob, imdb.prepare_data,
+                                                  (reviews, [0, 1, 0]), batches),
+                                  together, rtol=1e-5)
     # Dropout: the test graph is the same on every call; training draws masks.
     numpy.testing.assert_array_equal(f_pred_prob(*imdb.prepare_data(reviews, [0, 1, 0])[:2]),
                                      together)
