@@ -392,12 +392,15 @@ RECURRENT_MINIBATCHES = 10
 TORCH_RECURRENT = {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'RNN'}
 
 
-def theano_recurrent_step(encoder, cost_of, n_in, x_batch, y_batch, floatX):
-    """The scripts' two-step Adam update (lstm.two_step) on ``cost_of(x, y)``'s network."""
+def theano_recurrent_step(cost_of, x_batch, y_batch):
+    """The scripts' two-step Adam update (lstm.two_step) on the network ``cost_of()`` builds.
+
+    ``cost_of()`` returns ``(x, y, cost, params)``.
+    """
     from dltutorials import lstm
     from dltutorials.updates import adam, clip_grad_norm
 
-    x, y, cost, params = cost_of(T, encoder, n_in)
+    x, y, cost, params = cost_of()
     grads = clip_grad_norm(T.grad(cost, params), params, 1.0)
     tparams = dict((p.name + str(k), p) for k, p in enumerate(params))
     f_grad_shared, f_update = lstm.two_step(adam, T.scalar('lr'), tparams, grads, x, None, y,
@@ -436,20 +439,17 @@ def theano_rows(encoder):
         options = dict(dim_proj=128, ydim=N_OUT, encoder=encoder, use_dropout=False,
                        n_words=None, image_rows=28, n_in=28, rng=numpy.random.RandomState(1))
 
-        def cost_of(T, encoder, n_in):
+        def cost_of():
             with change_flags(floatX=str(x_value.dtype)):
                 tparams = lstm.init_tparams(lstm.init_params(options, options['rng']))
                 network, x, mask, y = lstm.build_classifier(tparams, options)
             return x, y, network.negative_log_likelihood(y), network.params
-        return theano_recurrent_step(encoder, cost_of, 28, *image_rows(x_value, y_value,
-                                                                       batch_size),
-                                     str(x_value.dtype))
+        return theano_recurrent_step(cost_of, *image_rows(x_value, y_value, batch_size))
     return build
 
 
 def torch_rows(encoder):
     def build(x_value, y_value, batch_size):
-        import torch
         from torch import nn
 
         class RowReader(nn.Module):
@@ -483,7 +483,7 @@ def theano_chars(encoder):
         from dltutorials.recurrent import ENCODERS
         inputs, targets = characters(str(x_value.dtype), batch_size)
 
-        def cost_of(T, encoder, n_in):
+        def cost_of():
             with change_flags(floatX=str(x_value.dtype)):
                 x, y = T.tensor3('x'), T.lmatrix('y')
                 rng = numpy.random.RandomState(1)
@@ -496,14 +496,12 @@ def theano_chars(encoder):
                 flat = y.flatten()
                 cost = -T.mean(T.log(probabilities[T.arange(flat.shape[0]), flat]))
             return x, y, cost, layer.params + [W, b]
-        return theano_recurrent_step(encoder, cost_of, N_CHARACTERS, inputs, targets,
-                                     str(x_value.dtype))
+        return theano_recurrent_step(cost_of, inputs, targets)
     return build
 
 
 def torch_chars(encoder):
     def build(x_value, y_value, batch_size):
-        import torch
         from torch import nn
         inputs, targets = characters(str(x_value.dtype), batch_size)
 
