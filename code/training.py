@@ -54,6 +54,28 @@ class TrainingResult:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """What the validation and test scores are, for the log lines and the learning curve.
+
+    The loop keeps the model of the *lowest* score; by default the score is
+    an error rate (a fraction, shown in percent).  A language model's is a
+    loss in nats per character (:data:`NATS_PER_CHARACTER` in char_rnn).
+    """
+
+    name: str = 'error'        # 'validation error', 'test error of best model'
+    unit: str = '%'
+    scale: float = 100.0       # shown as value * scale
+    decimals: int = 2
+
+    def describe(self, value):
+        return '%.*f %s' % (self.decimals, value * self.scale, self.unit)
+
+
+#: The score of the classifiers: an error rate.
+ERROR_RATE = Score()
+
+
 def set_scorer(batch_error, n_examples, batch_size):
     """Return a function giving the error rate over all ``n_examples`` of a set.
 
@@ -141,11 +163,13 @@ def training_updates(network, cost, learning_rate, optimizer='sgd', schedule='co
     return updates
 
 
-def record_validation(result, validation_error, test_fn, epoch, iteration, where=''):
+def record_validation(result, validation_error, test_fn, epoch, iteration, where='',
+                      score=ERROR_RATE):
     """Add one validation to ``result``; on a new best, score the test set.  True if new best.
 
     ``where`` says in the log where in the epoch it happened
-    (e.g. ``', minibatch 5/100'``).  Shared by every loop that keeps the model
+    (e.g. ``', minibatch 5/100'``).  ``test_fn`` None: there is no test set
+    (the test score stays NaN).  Shared by every loop that keeps the model
     of the best validation error (early stopping, conjugate gradients).
     """
     record = {'epoch': epoch, 'iteration': iteration,
@@ -155,17 +179,19 @@ def record_validation(result, validation_error, test_fn, epoch, iteration, where
         return False
     result.best_validation_error = validation_error
     result.best_iteration = iteration
-    result.test_error = record['test_error'] = float(test_fn())
-    logger.info('     epoch %i%s, test error of best model %.2f %%',
-                epoch, where, result.test_error * 100)
+    if test_fn is not None:
+        result.test_error = record['test_error'] = float(test_fn())
+        logger.info('     epoch %i%s, test %s of best model %s',
+                    epoch, where, score.name, score.describe(result.test_error))
     return True
 
 
-def log_summary(result):
+def log_summary(result, score=ERROR_RATE):
     """The loop's last two log lines: best scores, and where the time went."""
-    logger.info('Optimization complete with best validation score of %.2f %%, '
-                'with test performance %.2f %%',
-                result.best_validation_error * 100, result.test_error * 100)
+    logger.info('Optimization complete with best validation score of %s, %s',
+                score.describe(result.best_validation_error),
+                'no test set' if math.isnan(result.test_error)
+                else 'with test performance %s' % score.describe(result.test_error))
     logger.info('The code ran for %d epochs (%d minibatches, stopped by %s) in %.1f s, '
                 '%.2f s per epoch', result.epochs, result.iterations, result.stopped_by,
                 result.seconds, result.seconds / max(result.epochs, 1))
@@ -227,7 +253,7 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                    patience=10000, patience_increase=2, improvement_threshold=0.995,
                    validation_frequency=None, on_new_best=None, on_epoch_start=None,
                    checkpoint=None, patience_window=None, checkpoint_each_validation=False,
-                   clock=time.perf_counter):
+                   score=ERROR_RATE, clock=time.perf_counter):
     """Train until patience runs out or ``n_epochs`` have passed; return a :class:`TrainingResult`.
 
     A cost that is not finite, or a thousand times the first, raises
@@ -240,7 +266,8 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     train_fn : callable(int) -> float
         trains on one minibatch, given its index, and returns its cost.
     validate_fn, test_fn : callable() -> float
-        the error rate over the whole validation / test set.
+        the error rate (or ``score``) over the whole validation / test set;
+        ``test_fn`` None: no test set.
     n_train_batches : int
         minibatches per epoch.
     n_epochs : int
@@ -273,6 +300,8 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
     checkpoint_each_validation : bool
         save the checkpoint after every validation too, not only at the
         end of each epoch (for epochs of many minutes).
+    score : Score
+        what the scores are, for the log: an error rate by default.
     """
     if validation_frequency is None:
         validation_frequency = min(n_train_batches, max(patience // 2, 1))
@@ -311,17 +340,17 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                         left = elapsed / (iteration + 1) * (
                             min(max_iterations, state.patience + 1) - iteration - 1)
                         where = ', minibatch %i/%i' % (minibatch_index + 1, n_train_batches)
-                        logger.info('epoch %i%s, validation error %.2f %% '
+                        logger.info('epoch %i%s, validation %s %s '
                                     '(%.1f s elapsed, about %.0f s left)',
-                                    epoch, where, validation_error * 100, elapsed,
-                                    max(left, 0.0))
+                                    epoch, where, score.name, score.describe(validation_error),
+                                    elapsed, max(left, 0.0))
                         # A significant improvement extends patience (before the
                         # best score is replaced by this one).
                         if patience_window is None and validation_error < (
                                 result.best_validation_error * improvement_threshold):
                             state.patience = max(state.patience, iteration * patience_increase)
                         if record_validation(result, validation_error, test_fn, epoch,
-                                             iteration, where):
+                                             iteration, where, score):
                             result.seconds = clock() - start
                             if patience_window is not None:
                                 state.patience = max(state.patience,
@@ -351,7 +380,7 @@ def early_stopping(train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
         logger.warning('stopped at once in epoch %i; the state at the end of the last epoch '
                        'is kept', result.epochs)
     result.seconds = clock() - start
-    log_summary(result)
+    log_summary(result, score)
     return result
 
 

@@ -58,14 +58,15 @@ def parameter_help(docstring):
             for name in kinds}
 
 
-def build_parser(train, description, skip=()):
+def build_parser(train, description, skip=(), saved_model_flags=True):
     """The command line of a script whose work is ``train(**flags)``.
 
     One flag per argument of ``train`` (an :func:`~dltutorials.support.runs.entry_point`),
     spelled like it with dashes, with its default, the rule it is checked
     by as the flag's type (sequences take several values) and its docstring
-    description as help; then the run's own flags.  ``skip``: arguments
-    with no flag (besides ``verbose``, which ``--quiet`` stands for).
+    description as help; then the run's own flags, with ``--predict`` and
+    ``--evaluate`` for image models (``saved_model_flags``).  ``skip``:
+    arguments with no flag (besides ``verbose``, which ``--quiet`` stands for).
     """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -101,6 +102,8 @@ def build_parser(train, description, skip=()):
     parser.add_argument('--resume', action='store_true',
                         help='go on from where an interrupted run with the same flags '
                              'stopped (its checkpoint in --output-dir)')
+    if not saved_model_flags:
+        return parser
     use = parser.add_mutually_exclusive_group()
     use.add_argument('--predict', nargs='*', metavar='IMAGE',
                      help='instead of training, load the saved model from --output-dir and '

@@ -482,3 +482,61 @@ def read_imdb(path):
         if not all(isinstance(label, (int, numpy.integer)) and label >= 0 for label in split[1]):
             raise DatasetError('%s: the %s labels must be integers >= 0' % (path, name))
     return tuple((list(split[0]), list(split[1])) for split in sets)
+
+
+# --------------------------------------------------------------------------
+# Text: Tiny Shakespeare, or any UTF-8 file
+# --------------------------------------------------------------------------
+
+TINY_SHAKESPEARE = 'tinyshakespeare'
+TINY_SHAKESPEARE_FILE = 'tinyshakespeare.txt'
+TINY_SHAKESPEARE_URLS = (
+    'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',)
+TINY_SHAKESPEARE_MD5 = '6fb458f1232090904fb40fe944165e91'
+#: The first 99,843 characters of Tiny Shakespeare, shipped for offline use (see data/README).
+TINY_SHAKESPEARE_EXCERPT = 'tinyshakespeare_excerpt.txt'
+
+
+def resolve_text(dataset, data_dir=None):
+    """The local path of a text: ``dataset`` itself, or Tiny Shakespeare by its name.
+
+    The name ``tinyshakespeare`` is looked for in ``data_dir`` and else
+    downloaded there (MD5-checked); offline, the shipped excerpt is used, with
+    a warning.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+    path = Path(os.path.expanduser(str(dataset)))
+    if path.exists():
+        return path
+    if str(dataset) != TINY_SHAKESPEARE:
+        raise DatasetError('%s: no such file (known name: %s)' % (dataset, TINY_SHAKESPEARE))
+    cached = data_dir / TINY_SHAKESPEARE_FILE
+    if cached.exists():
+        return cached
+    try:
+        return download(TINY_SHAKESPEARE_URLS, cached, TINY_SHAKESPEARE_MD5)
+    except DownloadError as err:
+        excerpt = data_dir / TINY_SHAKESPEARE_EXCERPT
+        if not excerpt.exists():
+            raise
+        logger.warning('%s; using the shipped excerpt %s (the first 100 kB) instead', err,
+                       excerpt)
+        return excerpt
+
+
+def read_text(path):
+    """The text of the UTF-8 file ``path``, a str; DatasetError if it is empty or not text."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise DatasetError('%s: cannot read it (%s)' % (path, err.strerror or err)) from None
+    if not data.strip():
+        raise DatasetError('%s: the file is empty' % path)
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as err:
+        raise DatasetError('%s: not UTF-8 text (byte %d is %#04x)'
+                           % (path, err.start, data[err.start])) from None
+    if '\x00' in text:
+        raise DatasetError('%s: not a text file (it holds NUL bytes)' % path)
+    return text

@@ -31,6 +31,7 @@ MODEL_MODULES = {
     'RBM': 'dltutorials.rbm',
     'DBN': 'dltutorials.DBN',
     'SequenceClassifier': 'dltutorials.lstm',
+    'CharLanguageModel': 'dltutorials.char_rnn',
 }
 
 #: Examples per call of the compiled prediction function.

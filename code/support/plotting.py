@@ -23,25 +23,30 @@ def save_figure(figure, path, what):
     return path
 
 
-def plot_learning_curve(history, n_train_batches, path, title=''):
+def plot_learning_curve(history, n_train_batches, path, title='', score_name='error',
+                        unit='%', scale=100.0):
     """Write validation and test error against epochs to the image file ``path``.
 
     ``history`` is :attr:`TrainingResult.history <dltutorials.training.TrainingResult>`:
     one record per validation; the test error is known only where a new best
-    model was found, so it is drawn as points.  Returns the path.
+    model was found, so it is drawn as points.  The scores are drawn as
+    ``value * scale`` in ``unit`` (error rates in percent by default).
+    Returns the path.
     """
     from matplotlib.figure import Figure
 
     epochs = [(r['iteration'] + 1) / float(n_train_batches) for r in history]
     figure = Figure(figsize=(6, 4))
     axes = figure.subplots()
-    axes.plot(epochs, [100 * r['validation_error'] for r in history], label='validation error')
-    best = [(e, 100 * r['test_error']) for e, r in zip(epochs, history)
+    axes.plot(epochs, [scale * r['validation_error'] for r in history],
+              label='validation ' + score_name)
+    best = [(e, scale * r['test_error']) for e, r in zip(epochs, history)
             if r['test_error'] is not None]
     if best:
-        axes.plot(*zip(*best), 'o', markersize=3, label='test error of each new best model')
+        axes.plot(*zip(*best), 'o', markersize=3,
+                  label='test %s of each new best model' % score_name)
     axes.set_xlabel('epoch')
-    axes.set_ylabel('error (%)')
+    axes.set_ylabel('%s (%s)' % (score_name, unit))
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()

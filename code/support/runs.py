@@ -395,6 +395,7 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
 
     result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, epochs(n_epochs),
                             on_new_best=save_best, checkpoint=checkpoint, **loop_options)
+    score = loop_options.get('score')
     for variable, value in zip(model_variables(network), best_values):
         variable.set_value(value)
     if overfit:
@@ -407,7 +408,8 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
         from dltutorials.support.plotting import plot_learning_curve
         plot_file = plot_learning_curve(
             result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
-            title='%s on %s' % (type(network).__name__, Path(str(dataset)).name))
+            title='%s on %s' % (type(network).__name__, Path(str(dataset)).name),
+            **(dict(score_name=score.name, unit=score.unit, scale=score.scale) if score else {}))
     return dict(result.as_dict(), model_file=str(model_file) if best_values else None,
                 plot_file=str(plot_file) if plot_file else None, model=Model(network))
 
