@@ -73,6 +73,7 @@ import sys
 import numpy
 
 from dltutorials.layers import glorot_uniform, orthogonal
+from dltutorials.support import fused_recurrent
 from dltutorials.support.runs import tutorial_logger
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
@@ -118,13 +119,20 @@ class RecurrentLayer(object):
         default Glorot-uniform W, orthogonal U, biases from :meth:`initial_bias`.
     prefix : str
         names the shared variables (``lstm_W`` ...).
+    loop : str
+        ``'scan'``: the loop over time is a ``scan`` of :meth:`step`, as
+        this page shows it; ``'fused'`` (the default): the same loop as one C
+        op for the whole sequence, forward and backward, several times faster
+        (:mod:`dltutorials.support.fused_recurrent`; scan where the engine
+        has no C compiler).
     """
 
     n_gates = 1
     n_states = 1
+    cell = None        # the fused op's name for the layer's step, if it has one
 
     def __init__(self, rng, input, n_in, n_hidden, mask=None, initial_states=None, W=None,
-                 U=None, b=None, prefix=None):
+                 U=None, b=None, prefix=None, loop='fused'):
         floatX = theano.config.floatX
         prefix = type(self).__name__.lower() if prefix is None else prefix
         self.input, self.n_in, self.n_hidden = input, n_in, n_hidden
@@ -149,10 +157,14 @@ class RecurrentLayer(object):
         self.initial_states = list(initial_states)
 
         # The input projections of every step at once: (time, batch, n_gates * n_hidden).
-        projected = T.dot(input, self.W) + self.b
-        states, _ = theano.scan(self.step, sequences=[mask, projected],
-                                outputs_info=self.initial_states, non_sequences=[self.U],
-                                name=prefix + '_scan')
+        if loop == 'fused' and self.cell is not None and fused_recurrent.available():
+            states = fused_recurrent.recurrence(self.cell, T.dot(input, self.W), self.b, mask,
+                                                self.U, self.initial_states)
+        else:
+            projected = T.dot(input, self.W) + self.b
+            states, _ = theano.scan(self.step, sequences=[mask, projected],
+                                    outputs_info=self.initial_states, non_sequences=[self.U],
+                                    name=prefix + '_scan')
         states = states if isinstance(states, (list, tuple)) else [states]
         #: The hidden states of every step (time, batch, n_hidden).
         self.output = states[0]
@@ -176,6 +188,8 @@ class RecurrentLayer(object):
 class RNN(RecurrentLayer):
     """Elman's recurrent layer: ``h_t = tanh(x_t W + h_{t-1} U + b)``."""
 
+    cell = 'rnn'
+
     def step(self, mask, x_projected, h_previous, U):
         """One step: mask (batch,), x_projected = x_t W + b (batch, n), h_previous (batch, n)."""
         h = T.tanh(x_projected + T.dot(h_previous, U))
@@ -187,6 +201,7 @@ class LSTM(RecurrentLayer):
 
     n_gates = 4
     n_states = 2
+    cell = 'lstm'
 
     @classmethod
     def initial_bias(cls, n_hidden):
@@ -211,6 +226,7 @@ class GRU(RecurrentLayer):
     """Gated recurrent unit: reset and update gates, then the new state (PyTorch's form)."""
 
     n_gates = 3
+    cell = 'gru'
 
     def step(self, mask, x_projected, h_previous, U):
         """One step: ``x_projected`` (batch, 3n) holds x_t W + b for r, z and n."""

@@ -8,6 +8,9 @@ from dltutorials.support.engine import T, change_flags, theano
 
 N_STEPS, N_BATCH, N_IN, N_HIDDEN = 5, 3, 2, 4
 
+#: The loop over time as the page shows it (scan) and as the scripts run it (one C op).
+LOOPS = ['scan', 'fused']
+
 
 def sigmoid(a):
     return 1 / (1 + numpy.exp(-a))
@@ -49,19 +52,20 @@ def inputs(seed=0):
     return x, mask
 
 
-def build(layer_class, seed=1):
+def build(layer_class, seed=1, loop='fused'):
     x, mask = T.tensor3('x'), T.matrix('mask')
-    layer = layer_class(numpy.random.RandomState(seed), x, N_IN, N_HIDDEN, mask=mask)
+    layer = layer_class(numpy.random.RandomState(seed), x, N_IN, N_HIDDEN, mask=mask, loop=loop)
     # Biases away from their start, so that every term of the step matters.
     layer.b.set_value(numpy.random.RandomState(seed + 1).normal(
         size=layer.b.get_value().shape).astype(layer.b.dtype))
     return layer, x, mask
 
 
+@pytest.mark.parametrize('loop', LOOPS)
 @pytest.mark.parametrize('name', sorted(ENCODERS))
-def test_each_layer_computes_its_equations_and_padded_steps_keep_the_state(name):
+def test_each_layer_computes_its_equations_and_padded_steps_keep_the_state(name, loop):
     with change_flags(floatX='float64'):
-        layer, x, mask = build(ENCODERS[name])
+        layer, x, mask = build(ENCODERS[name], loop=loop)
         run = theano.function([x, mask], [layer.output] + layer.final_states)
         x_value, mask_value = inputs()
         states, *final = run(x_value, mask_value)
@@ -77,10 +81,11 @@ def test_each_layer_computes_its_equations_and_padded_steps_keep_the_state(name)
     assert not numpy.allclose(states[2, 0], states[1, 0])
 
 
+@pytest.mark.parametrize('loop', LOOPS)
 @pytest.mark.parametrize('name', sorted(ENCODERS))
-def test_a_padded_sequence_ends_in_the_state_it_has_alone(name):
+def test_a_padded_sequence_ends_in_the_state_it_has_alone(name, loop):
     with change_flags(floatX='float64'):
-        layer, x, mask = build(ENCODERS[name])
+        layer, x, mask = build(ENCODERS[name], loop=loop)
         run = theano.function([x, mask], layer.final_states[0])
         x_value, mask_value = inputs()
         padded = run(x_value, mask_value)[1]
@@ -88,10 +93,11 @@ def test_a_padded_sequence_ends_in_the_state_it_has_alone(name):
     numpy.testing.assert_allclose(padded, alone, rtol=1e-12)
 
 
+@pytest.mark.parametrize('loop', LOOPS)
 @pytest.mark.parametrize('name', sorted(ENCODERS))
-def test_gradients_with_masks_match_finite_differences(name):
+def test_gradients_with_masks_match_finite_differences(name, loop):
     with change_flags(floatX='float64'):
-        layer, x, mask = build(ENCODERS[name])
+        layer, x, mask = build(ENCODERS[name], loop=loop)
         weights = numpy.random.RandomState(5).normal(size=(N_STEPS, N_BATCH, N_HIDDEN))
         # A cost on every step's state and on the last states.
         cost = (layer.output * weights).sum() + sum((s ** 2).sum() for s in layer.final_states)
