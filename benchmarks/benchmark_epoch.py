@@ -432,12 +432,13 @@ def image_rows(x_value, y_value, batch_size):
     return x_value[:batch_size], y_value[:batch_size]
 
 
-def theano_rows(encoder):
+def theano_rows(encoder, loop='fused'):
     """The row-by-row classifier of lstm.py: 28 steps of 28 pixels, 128 units, mean state."""
     def build(x_value, y_value, batch_size):
         from dltutorials import lstm
         options = dict(dim_proj=128, ydim=N_OUT, encoder=encoder, use_dropout=False,
-                       n_words=None, image_rows=28, n_in=28, rng=numpy.random.RandomState(1))
+                       n_words=None, image_rows=28, n_in=28, rng=numpy.random.RandomState(1),
+                       loop=loop)
 
         def cost_of():
             with change_flags(floatX=str(x_value.dtype)):
@@ -477,7 +478,7 @@ def characters(dtype, batch_size):
     return one_hot, text[1:].astype('int64')
 
 
-def theano_chars(encoder):
+def theano_chars(encoder, loop='fused'):
     """A character-level language model's step: one-hot input, 256 units, softmax per step."""
     def build(x_value, y_value, batch_size):
         from dltutorials.recurrent import ENCODERS
@@ -487,7 +488,7 @@ def theano_chars(encoder):
             with change_flags(floatX=str(x_value.dtype)):
                 x, y = T.tensor3('x'), T.lmatrix('y')
                 rng = numpy.random.RandomState(1)
-                layer = ENCODERS[encoder](rng, x, N_CHARACTERS, 256)
+                layer = ENCODERS[encoder](rng, x, N_CHARACTERS, 256, loop=loop)
                 W = theano.shared(numpy.zeros((256, N_CHARACTERS), dtype=x_value.dtype),
                                   name='W')
                 b = theano.shared(numpy.zeros(N_CHARACTERS, dtype=x_value.dtype), name='b')
@@ -533,13 +534,20 @@ MODELS = {
     'rbm_pcd15': (20, theano_rbm_pcd15, torch_rbm_pcd15),
     'dbn_layer0': (20, theano_dbn_layer(0), torch_dbn_layer(0)),
     'dbn_layer1': (20, theano_dbn_layer(1), torch_dbn_layer(1)),
-    # Seconds per RECURRENT_MINIBATCHES minibatches (see above), not per epoch.
+    # Seconds per RECURRENT_MINIBATCHES minibatches (see above), not per epoch;
+    # the fused op (the scripts' default), then the scan of the page.
     'lstm_rows': (128, theano_rows('lstm'), torch_rows('lstm')),
     'gru_rows': (128, theano_rows('gru'), torch_rows('gru')),
     'rnn_rows': (128, theano_rows('rnn'), torch_rows('rnn')),
     'lstm_chars': (64, theano_chars('lstm'), torch_chars('lstm')),
     'gru_chars': (64, theano_chars('gru'), torch_chars('gru')),
     'rnn_chars': (64, theano_chars('rnn'), torch_chars('rnn')),
+    'lstm_rows_scan': (128, theano_rows('lstm', 'scan'), torch_rows('lstm')),
+    'gru_rows_scan': (128, theano_rows('gru', 'scan'), torch_rows('gru')),
+    'rnn_rows_scan': (128, theano_rows('rnn', 'scan'), torch_rows('rnn')),
+    'lstm_chars_scan': (64, theano_chars('lstm', 'scan'), torch_chars('lstm')),
+    'gru_chars_scan': (64, theano_chars('gru', 'scan'), torch_chars('gru')),
+    'rnn_chars_scan': (64, theano_chars('rnn', 'scan'), torch_chars('rnn')),
 }
 
 

@@ -51,7 +51,7 @@ import numpy
 
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.recurrent import ENCODERS
+from dltutorials.recurrent import ENCODERS, LOOPS
 from dltutorials.support import checks, command_line
 from dltutorials.support.datasets import read_text, resolve_text
 from dltutorials.support.errors import DatasetError, HyperparameterError, ModelFileError
@@ -138,10 +138,13 @@ class CharLanguageModel(object):
         the states before the first step, layer by layer (h, and the LSTM's
         c); default: new symbolic inputs, which the compiled functions are
         given (see ``initial_states`` below).
+    loop : str
+        the recurrent layers' loop over time: ``fused`` (one C op) or ``scan``
+        (see :class:`~dltutorials.recurrent.RecurrentLayer`).
     """
 
     def __init__(self, rng, input, vocabulary, n_hidden=256, n_layers=1, encoder='lstm',
-                 initial_states=None):
+                 initial_states=None, loop='fused'):
         self.input, self.vocabulary = input, vocabulary
         self.n_hidden, self.n_layers, self.encoder = n_hidden, n_layers, encoder
         layer_class, n_chars = ENCODERS[encoder], len(vocabulary)
@@ -157,7 +160,7 @@ class CharLanguageModel(object):
         for k in range(n_layers):
             states = self.initial_states[k * layer_class.n_states:(k + 1) * layer_class.n_states]
             layer = layer_class(rng, layer_input, n_in, n_hidden, initial_states=states,
-                                prefix='%s%d' % (encoder, k + 1))
+                                prefix='%s%d' % (encoder, k + 1), loop=loop)
             self.layers.append(layer)
             layer_input, n_in = layer.output, n_hidden
         #: The states after the last step, in the order of ``initial_states``.
@@ -283,11 +286,12 @@ def n_minibatches(streams, seq_length):
              n_layers=checks.positive_int, seq_length=checks.positive_int,
              batch_size=checks.positive_int, learning_rate=checks.positive,
              optimizer=checks.Choice(OPTIMIZERS), max_grad_norm=checks.positive,
-             n_epochs=checks.positive_int, patience=checks.positive_int, seed=checks.seed)
+             n_epochs=checks.positive_int, patience=checks.positive_int,
+             valid_every=checks.steps_or_epoch, seed=checks.seed, loop=checks.Choice(LOOPS))
 def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_layers=1,
                    seq_length=100, batch_size=64, learning_rate=2e-3, optimizer='adam',
-                   max_grad_norm=5.0, n_epochs=20, patience=3, saveto='char_rnn.npz', seed=1234,
-                   verbose=True):
+                   max_grad_norm=5.0, n_epochs=20, patience=3, valid_every=-1,
+                   saveto='char_rnn.npz', seed=1234, loop='fused', verbose=True):
     """Train a :class:`CharLanguageModel` on a text; return a result dict.
 
     Parameters
@@ -314,11 +318,16 @@ def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_la
     n_epochs : int
         the most passes over the training text.
     patience : int
-        stop after this many epochs without a new best validation loss.
+        stop after this many validations without a new best validation loss.
+    valid_every : int
+        validate (and save the checkpoint, with the carried states) every this many
+        minibatches; -1: once per epoch.
     saveto : str
         the model file's name, in the output folder.
     seed : int
         seeds the initial weights and the samples.
+    loop : str
+        the recurrent layers' loop over time: fused (one C op, fast) or scan (the page's).
     verbose : bool
         show the progress where no logging is set up (a notebook).
 
@@ -335,11 +344,13 @@ def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_la
         train_streams, valid_streams = (streams[:seq_length + 1]
                                         for streams in (train_streams, valid_streams))
     n_train_batches = n_minibatches(train_streams, seq_length)
+    validation_frequency = n_train_batches if valid_every == -1 else min(valid_every,
+                                                                          n_train_batches)
 
     logger.info('... building the model')
     rng = numpy.random.RandomState(seed)
     network = CharLanguageModel(rng, T.imatrix('characters'), vocabulary.characters,
-                                n_hidden=n_hidden, n_layers=n_layers, encoder=encoder)
+                                n_hidden=n_hidden, n_layers=n_layers, encoder=encoder, loop=loop)
     next_characters = T.imatrix('next_characters')
     cost = network.negative_log_likelihood(next_characters)
     updates = training_updates(network, cost, learning_rate, optimizer,
@@ -375,9 +386,11 @@ def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_la
                 batch_size, seq_length)
     logger.info('... training %r with %s', network, optimizer)
     result = train_and_save(network, train_fn, validate_fn, None, n_train_batches, n_epochs,
-                            saveto, architecture, dataset, patience=patience * n_train_batches,
-                            patience_window=patience * n_train_batches,
-                            validation_frequency=n_train_batches, score=NATS_PER_CHARACTER)
+                            saveto, architecture, dataset,
+                            patience=patience * validation_frequency,
+                            patience_window=patience * validation_frequency,
+                            validation_frequency=validation_frequency,
+                            checkpoint_each_validation=True, score=NATS_PER_CHARACTER)
     if result['stopped_by'] != 'interrupted':
         result['sample'] = sample(network, 500, EPOCH_SAMPLE['temperature'],
                                   rng=numpy.random.RandomState(seed), step=sampler)

@@ -51,7 +51,7 @@ import numpy
 from dltutorials import imdb
 from dltutorials.layers import glorot_uniform, orthogonal
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.recurrent import ENCODERS
+from dltutorials.recurrent import ENCODERS, LOOPS
 from dltutorials.support import checks, command_line
 from dltutorials.support.datasets import N_CLASSES, N_PIXELS, load_arrays
 from dltutorials.support.errors import DatasetError
@@ -163,11 +163,14 @@ class SequenceClassifier(object):
     tparams : OrderedDict of shared variables, optional
         the parameters to build on (the original's ``tparams``); default new
         ones from :func:`init_params`.
+    loop : str
+        the recurrent layer's loop over time: ``fused`` (one C op) or ``scan``
+        (see :class:`~dltutorials.recurrent.RecurrentLayer`).
     """
 
     def __init__(self, input, n_in=IMAGE_ROWS, n_hidden=128, n_out=10, encoder='lstm',
                  n_words=None, image_rows=None, use_dropout=True, mask=None, rng=None,
-                 tparams=None):
+                 tparams=None, loop='fused'):
         rng = rng or numpy.random.RandomState(123)
         self.input, self.mask = input, mask
         self.n_in, self.n_hidden, self.n_out, self.encoder = n_in, n_hidden, n_out, encoder
@@ -192,7 +195,8 @@ class SequenceClassifier(object):
         self.recurrent = ENCODERS[encoder](rng, steps, n_in, n_hidden, mask=mask,
                                            W=tparams[encoder + '_W'],
                                            U=tparams[encoder + '_U'],
-                                           b=tparams[encoder + '_b'], prefix=encoder)
+                                           b=tparams[encoder + '_b'], prefix=encoder,
+                                           loop=loop)
         states = self.recurrent.output
         # The mean state over each sequence's real steps: (batch, n_hidden).
         if mask is None:
@@ -225,7 +229,8 @@ def build_classifier(tparams, options):
 
     ``options``: ``dim_proj``, ``ydim``, ``encoder``, ``use_dropout``, and
     ``n_words`` for words (x int64 (time, batch) with a mask) or
-    ``image_rows`` for images (x floatX (batch, 784), mask None).
+    ``image_rows`` for images (x floatX (batch, 784), mask None); ``loop``
+    (default ``fused``).
     """
     if options.get('n_words'):
         x, mask = T.matrix('x', dtype='int64'), T.matrix('mask', dtype=theano.config.floatX)
@@ -237,7 +242,7 @@ def build_classifier(tparams, options):
                                encoder=options['encoder'], n_words=options.get('n_words'),
                                image_rows=options.get('image_rows'),
                                use_dropout=options['use_dropout'], mask=mask, tparams=tparams,
-                               rng=options.get('rng'))
+                               rng=options.get('rng'), loop=options.get('loop', 'fused'))
     return model, x, mask, y
 
 
@@ -472,14 +477,15 @@ def load_sequences(dataset, n_words, maxlen, test_size, seed):
              saveFreq=checks.steps_or_epoch, maxlen=checks.positive_int,
              batch_size=checks.positive_int, valid_batch_size=checks.positive_int,
              noise_std=checks.non_negative, use_dropout=checks.switch,
-             test_size=checks.count_or_all, max_grad_norm=checks.positive, seed=checks.seed)
+             test_size=checks.count_or_all, max_grad_norm=checks.positive, seed=checks.seed,
+             loop=checks.Choice(LOOPS))
 def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFreq=10,
                               decay_c=0., lrate=0.0001, n_words=10000, optimizer=adadelta,
                               encoder='lstm', saveto='lstm_model.npz', validFreq=370,
                               saveFreq=1110, maxlen=100, batch_size=16, valid_batch_size=64,
                               dataset='imdb', noise_std=0., use_dropout=True,
                               reload_model=None, test_size=-1, *, max_grad_norm=None,
-                              seed=123, verbose=True):
+                              seed=123, loop='fused', verbose=True):
     """Train a :class:`SequenceClassifier`; return a result dict (``train_lstm`` returns the original's tuple).
 
     Parameters
@@ -532,6 +538,8 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
         rescale the gradient to at most this norm (default: no clipping).
     seed : int
         seeds the parameters, the validation split, the minibatch order and dropout.
+    loop : str
+        the recurrent layer's loop over time: fused (one C op, fast) or scan (the page's).
     verbose : bool
         show the progress where no logging is set up (a notebook).
 
@@ -560,7 +568,7 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
     rng = numpy.random.RandomState(seed)
     options = dict(dim_proj=dim_proj, ydim=ydim, encoder=encoder, use_dropout=use_dropout,
                    n_words=None if image_rows else n_words, image_rows=image_rows,
-                   n_in=N_PIXELS // IMAGE_ROWS if image_rows else dim_proj, rng=rng)
+                   n_in=N_PIXELS // IMAGE_ROWS if image_rows else dim_proj, rng=rng, loop=loop)
     params = init_params(options, rng)
     if reload_model:
         load_params(reload_model, params)
@@ -634,7 +642,7 @@ def train_lstm(dim_proj=128, patience=10, max_epochs=5000, dispFreq=10, decay_c=
 
     Its arguments are the original's, in its order and with its defaults;
     ``extras`` are :func:`train_sequence_classifier`'s keyword-only ones
-    (``max_grad_norm``, ``seed``, ``verbose``, ``resume``).
+    (``max_grad_norm``, ``seed``, ``loop``, ``verbose``, ``resume``).
     """
     result = train_sequence_classifier(
         dim_proj, patience, max_epochs, dispFreq, decay_c, lrate, n_words, optimizer, encoder,

@@ -78,7 +78,7 @@ from dltutorials.support.runs import tutorial_logger
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
-__all__ = ['RNN', 'LSTM', 'GRU', 'ENCODERS', 'keep_padded', 'gradient_norm_by_step']
+__all__ = ['RNN', 'LSTM', 'GRU', 'ENCODERS', 'LOOPS', 'keep_padded', 'gradient_norm_by_step']
 
 logger = tutorial_logger(__name__)
 
@@ -241,6 +241,9 @@ class GRU(RecurrentLayer):
 
 #: The layers by name (the ``encoder`` that lstm.py and char_rnn.py take).
 ENCODERS = {'rnn': RNN, 'lstm': LSTM, 'gru': GRU}
+
+#: The loops over time a layer can run (its ``loop``).
+LOOPS = ('fused', 'scan')
 
 
 # --------------------------------------------------------------------------
