@@ -33,6 +33,7 @@ Run it::
         --max-epochs 20 --no-use-dropout
     python code/lstm.py --dataset fashion-mnist --encoder gru     # or rnn
     python code/lstm.py --quick --dataset mnist.pkl.gz            # seconds
+    python code/lstm.py --dataset fashion-mnist --loop scan       # the page's scan, slower
 
 References:
 

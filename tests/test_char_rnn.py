@@ -127,6 +127,7 @@ def test_the_script_learns_a_verse_writes_it_and_keeps_its_vocabulary(tmp_path):
     (['--sample', '10', '--temperature', '-1'], '--temperature: must be a positive number'),
     (['--sample', '0'], '--sample: must be a positive integer'),
     (['--n-hidden', '0'], '--n-hidden: must be a positive integer'),
+    (['--output-dir', '{empty}/results'], 'cannot write to the output folder'),
     (['--encoder', 'transformer'], '--encoder: must be one of rnn, lstm, gru, got transformer'),
 ])
 def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, arguments, message):
@@ -138,7 +139,7 @@ def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, arguments, message)
     files['nul'].write_bytes(b'text\x00with a NUL byte\n' * 100)
     files['short'].write_text('Too short to train on.\n')
     arguments = [a.format(**files) for a in arguments]
-    result = run_script(*arguments, '--output-dir', tmp_path / 'out')
+    result = run_script('--output-dir', tmp_path / 'out', *arguments)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert 'Traceback' not in result.stderr

@@ -123,7 +123,8 @@ def test_python_started_in_the_repository_gets_the_standard_library_code_module(
 ENTRY_POINTS = [('logistic_sgd', 'sgd_optimization_mnist'), ('logistic_cg', 'train_cg'),
                 ('mlp', 'train_mlp'), ('convolutional_mlp', 'evaluate_lenet5'),
                 ('dA', 'test_dA'), ('SdA', 'train_sda'), ('rbm', 'test_rbm'),
-                ('DBN', 'train_dbn'), ('lstm', 'train_sequence_classifier')]
+                ('DBN', 'train_dbn'), ('lstm', 'train_sequence_classifier'),
+                ('char_rnn', 'train_char_rnn')]
 
 
 @pytest.mark.parametrize('module, name', ENTRY_POINTS)
