@@ -96,7 +96,12 @@ static inline double dlt_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 
 def _blas_support():
-    """Declarations of the BLAS's gemm (or the engine's replacement when no BLAS is linked)."""
+    """Declarations of the BLAS's gemm (or the engine's replacement when no BLAS is linked).
+
+    The replacement (``blas.ldflags`` empty) defines gemm with non-const
+    matrix arguments, a C++ overload beside the BLAS's declaration: the calls
+    pass non-const pointers so that they find it.
+    """
     return blas_header_text()
 
 
@@ -565,7 +570,7 @@ class FusedRecurrenceGrad(_CRecurrent):
                 dlt_sum_rows_%(ctype)s(n_batch, Gn, dp, db_sum);    /* d biases */
                 /* dh_prev += d (B x Gn) . U^T: column-major dh^T += U d^T. */
                 if (n_batch && n)
-                    %(gemm)s(&yes, &no, &gm, &gn, &gk, &one, U, &gk, d, &gk, &one, dh, &gm);
+                    %(gemm)s(&yes, &no, &gm, &gn, &gk, &one, (real*)U, &gk, d, &gk, &one, dh, &gm);
             }
             /* dU (n x Gn) = h_before^T (n x TB) . D (TB x Gn): column-major dU^T = D^T h_before. */
             int um = (int)Gn, un = (int)n, uk = (int)(n_steps * n_batch);
@@ -592,19 +597,19 @@ FORWARD_STEPS = {
     'rnn': '''
                 dlt_add_bias_%(ctype)s(n_batch, Gn, p, bias, work);
                 if (n_batch && n)
-                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, U, &gemm_m, h_prev, &gemm_k, &one, work, &gemm_m);
+                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &one, work, &gemm_m);
                 dlt_rnn_forward_%(ctype)s(n_batch, n, work, m, h_prev, h, kept);
 ''',
     'lstm': '''
                 const real* c_prev = t ? Cs + (t - 1) * n_batch * n : c0;
                 dlt_add_bias_%(ctype)s(n_batch, Gn, p, bias, work);
                 if (n_batch && n)
-                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, U, &gemm_m, h_prev, &gemm_k, &one, work, &gemm_m);
+                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &one, work, &gemm_m);
                 dlt_lstm_forward_%(ctype)s(n_batch, n, work, m, h_prev, h, c_prev, Cs + t * n_batch * n, kept);
 ''',
     'gru': '''
                 if (n_batch && n)
-                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, U, &gemm_m, h_prev, &gemm_k, &zero, work, &gemm_m);
+                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &zero, work, &gemm_m);
                 else
                     memset(work, 0, sizeof(real) * n_batch * Gn);
                 dlt_gru_forward_%(ctype)s(n_batch, n, work, p, bias, m, h_prev, h, kept);
