@@ -58,7 +58,7 @@ from dltutorials.support.errors import DatasetError, HyperparameterError, ModelF
 from dltutorials.support.runs import (current_run, entry_point, output_path, prepare_output_dir,
                                       run_options, train_and_save, tutorial_logger)
 from dltutorials.training import Score, training_updates
-from dltutorials.updates import OPTIMIZERS
+from dltutorials.updates import OPTIMIZERS, SCHEDULES
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano
 
@@ -191,7 +191,7 @@ class CharLanguageModel(object):
 # --------------------------------------------------------------------------
 
 def carried_states(model, n_streams):
-    """Shared variables holding ``model``'s states between minibatches, zeros (n_streams, n_hidden)."""
+    """Shared variables for ``model``'s states between minibatches: zeros (n_streams, n_hidden)."""
     return [theano.shared(numpy.zeros((n_streams, model.n_hidden), dtype=theano.config.floatX),
                           name='carried_' + state.name) for state in model.initial_states]
 
@@ -285,13 +285,15 @@ def n_minibatches(streams, seq_length):
 @entry_point(encoder=checks.Choice(ENCODERS), n_hidden=checks.positive_int,
              n_layers=checks.positive_int, seq_length=checks.positive_int,
              batch_size=checks.positive_int, learning_rate=checks.positive,
-             optimizer=checks.Choice(OPTIMIZERS), max_grad_norm=checks.positive,
+             optimizer=checks.Choice(OPTIMIZERS), schedule=checks.Choice(SCHEDULES),
+             max_grad_norm=checks.positive,
              n_epochs=checks.positive_int, patience=checks.positive_int,
              valid_every=checks.steps_or_epoch, seed=checks.seed, loop=checks.Choice(LOOPS))
 def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_layers=1,
                    seq_length=100, batch_size=64, learning_rate=2e-3, optimizer='adam',
-                   max_grad_norm=5.0, n_epochs=20, patience=3, valid_every=-1,
-                   saveto='char_rnn.npz', seed=1234, loop='fused', verbose=True):
+                   schedule='constant', max_grad_norm=5.0, n_epochs=20, patience=3,
+                   valid_every=-1, saveto='char_rnn.npz', seed=1234, loop='fused',
+                   verbose=True):
     """Train a :class:`CharLanguageModel` on a text; return a result dict.
 
     Parameters
@@ -313,6 +315,9 @@ def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_la
         the update rule's learning rate.
     optimizer : str
         the update rule: adam, sgd, momentum, nesterov, adagrad, rmsprop, adaptive_gains.
+    schedule : str
+        the learning rate over epochs: constant, exponential (x 0.95 per epoch), step
+        (halved every 10), inverse_time.
     max_grad_norm : float
         rescale the gradient to at most this norm.
     n_epochs : int
@@ -353,8 +358,8 @@ def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_la
                                 n_hidden=n_hidden, n_layers=n_layers, encoder=encoder, loop=loop)
     next_characters = T.imatrix('next_characters')
     cost = network.negative_log_likelihood(next_characters)
-    updates = training_updates(network, cost, learning_rate, optimizer,
-                               max_grad_norm=max_grad_norm)
+    updates = training_updates(network, cost, learning_rate, optimizer, schedule,
+                               n_train_batches, max_grad_norm=max_grad_norm)
     train_step, train_carried = compile_stream_step(
         network, next_characters, cost, theano.shared(train_streams, name='train_streams'),
         seq_length, updates)

@@ -104,3 +104,50 @@ def test_inputs_of_the_wrong_shape_are_refused_with_the_shapes():
     with pytest.raises(ValueError, match='shapes do not agree'):
         run(numpy.zeros((2, 3, 5), floatX), numpy.zeros(4, floatX), numpy.ones((2, 3), floatX),
             numpy.zeros((4, 4), floatX), numpy.zeros((3, 4), floatX))
+
+
+CHECK_WITHOUT_BLAS = '''
+import numpy
+import dltutorials
+from dltutorials.recurrent import LSTM
+from dltutorials.support.engine import T, theano
+assert not theano.config.blas__ldflags if hasattr(theano.config, 'blas__ldflags') \\
+    else not theano.config.blas.ldflags
+x = T.tensor3('x')
+values = numpy.random.RandomState(0).normal(size=(4, 3, 2)).astype(theano.config.floatX)
+states = {}
+for loop in ('scan', 'fused'):
+    layer = LSTM(numpy.random.RandomState(1), x, 2, 5, loop=loop)
+    states[loop] = theano.function([x], [layer.output, T.grad(layer.output.sum(), layer.U)])(values)
+for fused, scanned in zip(states['fused'], states['scan']):
+    numpy.testing.assert_allclose(fused, scanned, rtol=1e-4, atol=1e-5)
+print('agree')
+'''
+
+
+def test_with_no_blas_configured_the_fused_op_uses_the_engines_own_gemm(tmp_path):
+    """``blas.ldflags`` empty, as a user may set it: the engine's NumPy-based gemm stands in."""
+    import os
+    import subprocess
+    import sys
+    environment = dict(os.environ, THEANO_FLAGS='blas.ldflags=', PYTENSOR_FLAGS='blas__ldflags=')
+    done = subprocess.run([sys.executable, '-c', CHECK_WITHOUT_BLAS], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path, env=environment)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith('agree')
+
+
+@pytest.mark.parametrize('name', sorted(ENCODERS))
+def test_a_nan_in_the_input_reaches_the_states_and_an_infinite_one_saturates(name):
+    """The divergence stop sees NaN: the fused op's float32 exponential must not hide it."""
+    with change_flags(floatX='float32'):
+        x = T.tensor3('x')
+        layer = ENCODERS[name](numpy.random.RandomState(0), x, 2, 3)
+        run = theano.function([x], layer.output)
+        values = numpy.random.RandomState(1).normal(size=(4, 2, 2)).astype('float32')
+        values[1, 0, 0] = numpy.nan
+        values[1, 1, 0] = numpy.inf
+        states = run(values)
+    assert numpy.isnan(states[1:, 0]).all() and not numpy.isnan(states[0]).any()
+    assert numpy.isfinite(states[:, 1]).all()
+    assert (numpy.abs(states[:, 1]) <= 1).all()
