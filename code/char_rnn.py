@@ -317,7 +317,8 @@ def train_char_rnn(dataset='tinyshakespeare', encoder='lstm', n_hidden=256, n_la
         the update rule: adam, sgd, momentum, nesterov, adagrad, rmsprop, adaptive_gains.
     schedule : str
         the learning rate over epochs: constant, exponential (x 0.95 per epoch), step
-        (halved every 10), inverse_time.
+        (halved every 10), inverse_time, exponential_after (constant for 20 epochs, then
+        x 0.85 per epoch).
     max_grad_norm : float
         rescale the gradient to at most this norm.
     n_epochs : int

@@ -321,9 +321,19 @@ def exponential_decay(learning_rate, epoch, gamma=0.95):
     return learning_rate * gamma ** T.floor(epoch)
 
 
+def exponential_after(learning_rate, epoch, start=20, gamma=0.85):
+    """The rate for ``start`` epochs, then times ``gamma`` per epoch (char-rnn's decay).
+
+    A constant rate first, while it makes progress; then smaller steps for the
+    bottom of the valley, where the constant rate's steps only bounce.
+    """
+    return learning_rate * gamma ** T.maximum(T.floor(epoch) - start + 1, 0)
+
+
 #: The schedules by name, for the command line's ``--schedule``.
 SCHEDULES = OrderedDict([('constant', constant), ('inverse_time', inverse_time),
-                         ('step', step_decay), ('exponential', exponential_decay)])
+                         ('step', step_decay), ('exponential', exponential_decay),
+                         ('exponential_after', exponential_after)])
 
 
 def scheduled_learning_rate(schedule, learning_rate, minibatches_per_epoch):
