@@ -208,6 +208,11 @@ def test_schedules_give_the_rate_of_each_epoch():
                                   0.1 * 0.5 ** (epochs // 10), rtol=rtol)
     numpy.testing.assert_allclose(rates_over('exponential', 160, per_epoch),
                                   0.1 * 0.95 ** numpy.floor(epochs), rtol=rtol)
+    # 20 epochs at 0.1, then 0.085 through the 21st, 0.07225 through the 22nd ...
+    after = rates_over('exponential_after', 160, per_epoch)
+    numpy.testing.assert_allclose(after[:20 * per_epoch], 0.1, rtol=rtol)
+    numpy.testing.assert_allclose(after[20 * per_epoch:21 * per_epoch], 0.085, rtol=rtol)
+    numpy.testing.assert_allclose(after[-1], 0.1 * 0.85 ** 20, rtol=rtol)
     custom = rates_over(functools.partial(updates.step_decay, step=2, gamma=0.1), 17, 1)
     numpy.testing.assert_allclose(custom[[0, 1, 2, 4, 16]], [0.1, 0.1, 0.01, 0.001, 1e-9],
                                   rtol=rtol)
