@@ -100,7 +100,7 @@ def test_the_script_learns_a_verse_writes_it_and_keeps_its_vocabulary(tmp_path):
     text = tmp_path / 'verse.txt'
     text.write_text(VERSE * 40)
     result = run_script('--dataset', text, '--output-dir', tmp_path, '--n-hidden', 64,
-                        '--seq-length', 25, '--batch-size', 8, '--n-epochs', 12,
+                        '--n-layers', 1, '--seq-length', 25, '--batch-size', 8, '--n-epochs', 12,
                         '--learning-rate', 0.01, '--no-plot')
     assert result.returncode == 0, result.stderr
     losses = [float(line.split('validation loss ')[1].split()[0])
@@ -159,8 +159,8 @@ def test_a_prime_with_characters_the_model_does_not_know_is_refused(tmp_path):
     assert run_script('--output-dir', tmp_path, '--sample', 5, '--prime', 'abc').returncode == 0
 
 
-RESUME_RUN = ['--dataset', EXCERPT, '--n-hidden', 32, '--seq-length', 25, '--batch-size', 16,
-              '--n-epochs', 2, '--valid-every', 40, '--no-plot']
+RESUME_RUN = ['--dataset', EXCERPT, '--n-hidden', 32, '--n-layers', 1, '--seq-length', 25,
+              '--batch-size', 16, '--n-epochs', 2, '--valid-every', 40, '--no-plot']
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_model_file(tmp_path):
