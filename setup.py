@@ -42,8 +42,9 @@ setup(
         'scipy-openblas32>=0.3.27',
     ],
     extras_require={
-        # nbclient and ipykernel run the quick-start notebook in the tests.
-        'test': ['pytest', 'nbclient', 'nbformat', 'ipykernel'],
+        # nbclient and ipykernel run the quick-start notebook in the tests;
+        # pytest-xdist runs the test files on every core (pytest.ini).
+        'test': ['pytest', 'pytest-xdist', 'nbclient', 'nbformat', 'ipykernel'],
         # furo: a theme whose column holds the code's lines; the MathJax
         # copied into the pages renders the math offline.
         'doc': ['sphinx', 'furo', 'sphinx-mathjax-offline'],

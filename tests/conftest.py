@@ -8,7 +8,31 @@ from pathlib import Path
 import numpy
 import pytest
 
-import dltutorials  # noqa: F401  (sets Theano's defaults before any test imports Theano)
+
+def worker_engine_flags(flags=''):
+    """``flags`` for THEANO_FLAGS / PYTENSOR_FLAGS, led by this test worker's own compile folder.
+
+    pytest.ini runs the test files in parallel processes (pytest-xdist).  Sharing
+    one compile folder, they would compile one at a time: the engine's compile
+    lock is held for the whole compilation of a function, and waited for in
+    sleeps of 5 to 10 s.  So each worker compiles into a folder of its own
+    (beside the usual one, kept for the next run); outside xdist, ``flags``
+    as given.  Later flags win, so a compile folder named in ``flags`` stays.
+    """
+    worker = os.environ.get('PYTEST_XDIST_WORKER')
+    if not worker:
+        return flags
+    own_folder = ('compiledir_format=compiledir_%%(short_platform)s-%%(processor)s-'
+                  '%%(python_version)s-%%(python_bitwidth)s-%s' % worker)
+    return ','.join(part for part in (own_folder, flags) if part)
+
+
+# Before the engine is imported (here and in every process a test starts).
+for _variable in ('THEANO_FLAGS', 'PYTENSOR_FLAGS'):
+    if worker_engine_flags():
+        os.environ[_variable] = worker_engine_flags(os.environ.get(_variable, ''))
+
+import dltutorials  # noqa: E402,F401  (sets Theano's defaults before any test imports Theano)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / 'shared' / 'data'
