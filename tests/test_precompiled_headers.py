@@ -8,17 +8,19 @@ import pytest
 from conftest import worker_engine_flags
 from dltutorials.support.engine import ENGINE
 
-pytestmark = pytest.mark.skipif(ENGINE != 'theano', reason="Theano's C modules only")
 
 # In a compile folder of its own: compile one function, check its values, then
-# compile its last module again as Theano did, with -H (g++ names each header
-# it reads; '!' marks a precompiled one it used).
+# compile again, as the engine did, the last module given the header's folder,
+# with -H (g++ names each header it reads; '!' marks a precompiled one used).
 PROGRAM = r'''
 import subprocess
 import numpy
 import dltutorials
-from dltutorials.support.engine import theano, T
-from theano.gof import cmodule
+from dltutorials.support.engine import ENGINE, theano, T
+if ENGINE == 'theano':
+    from theano.gof import cmodule
+else:
+    from pytensor.link.c import cmodule
 
 commands = []
 run = cmodule.output_subprocess_Popen
@@ -32,14 +34,15 @@ f = theano.function([x, b], T.tanh(x * 2 + b).sum(axis=1))
 xv = numpy.linspace(-2, 2, 12).reshape(3, 4).astype(x.dtype)
 bv = numpy.arange(4).astype(b.dtype)
 assert numpy.allclose(f(xv, bv), numpy.tanh(xv * 2 + bv).sum(axis=1), rtol=1e-5)
-module = [c for c in commands if any(a.endswith('mod.cpp') for a in c)][-1]
+module = [c for c in commands if any('precompiled_headers' in a for a in c)][-1]
 done = subprocess.run(module + ['-H'], capture_output=True, text=True)
 print([line for line in done.stderr.splitlines() if line.startswith(('! ', 'x '))])
 '''
 
 
 def test_modules_compile_against_the_precompiled_header_and_compute_the_same(tmp_path):
-    env = dict(os.environ, THEANO_FLAGS=worker_engine_flags('base_compiledir=%s' % tmp_path))
+    env = dict(os.environ, THEANO_FLAGS=worker_engine_flags('base_compiledir=%s' % tmp_path),
+               PYTENSOR_FLAGS=worker_engine_flags('base_compiledir=%s' % tmp_path))
     done = subprocess.run([sys.executable, '-c', PROGRAM], capture_output=True, text=True,
                           timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,6 +1,6 @@
-"""Compile Theano's C modules against a precompiled header: the first run of a model compiles 2.4x faster.
+"""Compile the engine's C modules against a precompiled header: the first run of a model compiles faster.
 
-Every C module Theano compiles (one per elementwise loop, product, loss ...;
+Every C module Theano (or PyTensor's C backend) compiles (one per elementwise loop, product, loss ...;
 about 100 for LeNet, 650 for the test suite) starts with the same six
 headers: ``Python.h``, ``iostream``, NumPy's ``arrayobject.h`` ... and g++
 spends most of each compilation parsing them: 0.63 s of a median module,
@@ -10,14 +10,15 @@ here on 16 of the test suite's modules, Theano's flags, g++ 12).
 So the first module compiled builds that header once, with the module's own
 flags, into the compile folder (``~/.theano/compiledir_*/precompiled_headers``),
 and every compilation whose code starts with those headers is given its
-folder first on the include path.  g++ then reads ``Python.h.gch`` in place
+folder first on the include path (PyTensor's modules start with five of
+the six and NumPy's ``npy_math.h``: its header holds those).  g++ then reads ``Python.h.gch`` in place
 of ``Python.h`` and its followers, and only when the precompiled header is
 valid for that compilation: it checks the flags and macros that matter and
 otherwise reads the headers as before, so a module compiles to the same code
 either way.  g++ does not check that the headers themselves are unchanged, so
 the folder is named by a digest of the compiler, the flags, the include
 folders and the headers' sizes and times: a new NumPy or Python gets a new
-one.  Nothing else changes: the modules' cache keys are Theano's own (an
+one.  Nothing else changes: the modules' cache keys are the engine's own (an
 existing cache is reused), and if the header cannot be built, modules
 compile as before.
 """
@@ -27,15 +28,27 @@ import logging
 import os
 import subprocess
 
-from theano import config
-from theano.gof import cmodule
+from dltutorials.support.engine_setup import engine_name
 
 logger = logging.getLogger(__name__)
 
-# The first lines of every module Theano's CLinker writes.
-COMMON_HEADERS = ('#include <Python.h>\n#include <iostream>\n#include "theano_mod_helper.h"\n'
-                  '#include <math.h>\n#include <numpy/arrayobject.h>\n'
-                  '#include <numpy/arrayscalars.h>\n')
+# The first lines of every module the engine's CLinker writes.
+if engine_name() == 'theano':
+    from theano import config
+    from theano.gof import cmodule
+    COMMON_HEADERS = ('#include <Python.h>\n#include <iostream>\n#include "theano_mod_helper.h"\n'
+                      '#include <math.h>\n#include <numpy/arrayobject.h>\n'
+                      '#include <numpy/arrayscalars.h>\n')
+    _remove_gxx_opt = lambda: config.cmodule.remove_gxx_opt   # noqa: E731
+    _compiler_version = lambda: cmodule.GCC_compiler.version_str()   # noqa: E731
+else:
+    from pytensor import config
+    from pytensor.link.c import cmodule
+    COMMON_HEADERS = ('#include <Python.h>\n#include "pytensor_mod_helper.h"\n#include <math.h>\n'
+                      '#include <numpy/arrayobject.h>\n#include <numpy/arrayscalars.h>\n'
+                      '#include <numpy/npy_math.h>\n')
+    _remove_gxx_opt = lambda: config.cmodule__remove_gxx_opt   # noqa: E731
+    _compiler_version = lambda: config.cxx + ' ' + config.gcc_version_str   # noqa: E731
 # Flags that do not change how the headers compile (linking, the BLAS's
 # renamed symbols): left out of the precompiled header's, so that one header
 # serves all modules.  g++ refuses the header where one does matter.
@@ -48,13 +61,14 @@ def header_flags(preargs):
     """The compile flags of ``preargs`` (a module's) that the precompiled header is built with."""
     return [flag for flag in preargs if not flag.startswith(_LINK_ONLY) and
             not (flag.startswith('-D') and not flag.startswith('-DNPY_')) and
-            not (flag.startswith('-O') and config.cmodule.remove_gxx_opt)]
+            not (flag.startswith('-O') and _remove_gxx_opt())]
 
 
 def _fingerprint(include_dirs):
     """Size and time of the common headers where the include folders hold them."""
     found = []
-    for name in ('Python.h', 'theano_mod_helper.h', os.path.join('numpy', 'arrayobject.h'),
+    for name in ('Python.h', 'theano_mod_helper.h', 'pytensor_mod_helper.h',
+                 os.path.join('numpy', 'arrayobject.h'),
                  os.path.join('numpy', '_multiarray_api.h')):
         for folder in include_dirs:
             path = os.path.join(folder, name)
@@ -78,13 +92,13 @@ def precompiled_header_folder(src_code, include_dirs, preargs):
     flags = header_flags(preargs)
     variant = 'openmp' if '-fopenmp' in flags else 'serial'
     include_dirs = [folder for folder in include_dirs if folder] + cmodule.std_include_dirs()
-    description = json.dumps([config.cxx, cmodule.GCC_compiler.version_str(),
+    description = json.dumps([config.cxx, _compiler_version(),
                               [flag for flag in flags if flag != '-fopenmp'],
                               include_dirs, _fingerprint(include_dirs)])
     digest = hashlib.sha256(description.encode('utf-8')).hexdigest()[:20]
     if (digest, variant) not in _folders:
         _folders[digest, variant] = _build(
-            os.path.join(config.compiledir, 'precompiled_headers', digest), variant, flags,
+            os.path.join(str(config.compiledir), 'precompiled_headers', digest), variant, flags,
             include_dirs)
     return _folders[digest, variant]
 
@@ -98,7 +112,7 @@ def _build(folder, variant, flags, include_dirs):
     with open(source, 'w') as stream:
         stream.write(COMMON_HEADERS)
     partial = '%s.%d.tmp' % (header, os.getpid())
-    # -g as Theano compiles every module with it: g++ wants the same debug info.
+    # -g as the engine compiles every module with it: g++ wants the same debug info.
     command = ([config.cxx, '-g'] + flags + ['-I' + path for path in include_dirs] +
                ['-x', 'c++-header', source, '-o', partial])
     try:
@@ -115,17 +129,17 @@ def _build(folder, variant, flags, include_dirs):
     return folder
 
 
-_theano_compile_str = cmodule.GCC_compiler.compile_str
+_engine_compile_str = cmodule.GCC_compiler.compile_str
 
 
 def compile_str(module_name, src_code, location=None, include_dirs=None, lib_dirs=None,
                 libs=None, preargs=None, py_module=True, hide_symbols=True):
-    """Theano's ``GCC_compiler.compile_str``, with the precompiled header's folder searched first."""
+    """The engine's ``GCC_compiler.compile_str``, with the precompiled header's folder searched first."""
     preargs = list(preargs or [])
     folder = precompiled_header_folder(src_code, include_dirs or [], preargs)
     if folder:
         preargs.insert(0, '-I' + folder)
-    return _theano_compile_str(module_name, src_code, location, include_dirs, lib_dirs, libs,
+    return _engine_compile_str(module_name, src_code, location, include_dirs, lib_dirs, libs,
                                preargs, py_module, hide_symbols)
 
 
