@@ -1,19 +1,19 @@
-"""Compile the engine's C modules against a precompiled header: the first run of a model compiles faster.
+"""Compile the engine's C modules against a precompiled header: a model's first run compiles faster.
 
-Every C module Theano (or PyTensor's C backend) compiles (one per elementwise loop, product, loss ...;
-about 100 for LeNet, 650 for the test suite) starts with the same six
-headers: ``Python.h``, ``iostream``, NumPy's ``arrayobject.h`` ... and g++
+Every C module the engine compiles (one per elementwise loop, product,
+loss ...; about 60 for LeNet's quick run, 650 for the test suite) starts with
+the same six headers: ``Python.h``, NumPy's ``arrayobject.h`` ... and g++
 spends most of each compilation parsing them: 0.63 s of a median module,
 0.26 s with the parsed headers loaded from a precompiled header (measured
 here on 16 of the test suite's modules, Theano's flags, g++ 12).
 
 So the first module compiled builds that header once, with the module's own
-flags, into the compile folder (``~/.theano/compiledir_*/precompiled_headers``),
-and every compilation whose code starts with those headers is given its
-folder first on the include path (PyTensor's modules start with five of
-the six and NumPy's ``npy_math.h``: its header holds those).  g++ then reads ``Python.h.gch`` in place
-of ``Python.h`` and its followers, and only when the precompiled header is
-valid for that compilation: it checks the flags and macros that matter and
+flags, into the compile folder (``compiledir_*/precompiled_headers`` in
+``~/.theano`` or ``~/.pytensor``), and every compilation whose code starts
+with those headers is given its folder first on the include path.  g++ then
+reads ``Python.h.gch`` in place of ``Python.h`` and its followers, and only
+where the precompiled header is valid for that compilation: it checks the
+flags and macros that matter (``-fopenmp`` defines one: a second header) and
 otherwise reads the headers as before, so a module compiles to the same code
 either way.  g++ does not check that the headers themselves are unchanged, so
 the folder is named by a digest of the compiler, the flags, the include
@@ -134,7 +134,7 @@ _engine_compile_str = cmodule.GCC_compiler.compile_str
 
 def compile_str(module_name, src_code, location=None, include_dirs=None, lib_dirs=None,
                 libs=None, preargs=None, py_module=True, hide_symbols=True):
-    """The engine's ``GCC_compiler.compile_str``, with the precompiled header's folder searched first."""
+    """The engine's ``GCC_compiler.compile_str``, the precompiled header's folder searched first."""
     preargs = list(preargs or [])
     folder = precompiled_header_folder(src_code, include_dirs or [], preargs)
     if folder:
