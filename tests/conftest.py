@@ -13,7 +13,7 @@ def worker_engine_flags(flags=''):
     """``flags`` for THEANO_FLAGS / PYTENSOR_FLAGS, led by this test worker's own compile folder.
 
     pytest.ini runs the test files in parallel processes (pytest-xdist).  Sharing
-    one compile folder, they would compile one at a time: the engine's compile
+    one compile folder, they would compile one at a time: Theano's compile
     lock is held for the whole compilation of a function, and waited for in
     sleeps of 5 to 10 s.  So each worker compiles into a folder of its own
     (beside the usual one, kept for the next run); outside xdist, ``flags``
