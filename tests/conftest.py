@@ -27,10 +27,17 @@ def worker_engine_flags(flags=''):
     return ','.join(part for part in (own_folder, flags) if part)
 
 
+def add_worker_compile_folder(environ):
+    """``environ`` (a mapping) with its engine flags led by :func:`worker_engine_flags`."""
+    for variable in ('THEANO_FLAGS', 'PYTENSOR_FLAGS'):
+        flags = worker_engine_flags(environ.get(variable, ''))
+        if flags:
+            environ[variable] = flags
+    return environ
+
+
 # Before the engine is imported (here and in every process a test starts).
-for _variable in ('THEANO_FLAGS', 'PYTENSOR_FLAGS'):
-    if worker_engine_flags():
-        os.environ[_variable] = worker_engine_flags(os.environ.get(_variable, ''))
+add_worker_compile_folder(os.environ)
 
 import dltutorials  # noqa: E402,F401  (sets Theano's defaults before any test imports Theano)
 

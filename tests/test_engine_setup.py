@@ -8,7 +8,7 @@ import sys
 import numpy
 import pytest
 
-from conftest import REPO, worker_engine_flags
+from conftest import REPO, add_worker_compile_folder
 
 from dltutorials.support import engine_setup
 from dltutorials.support.engine import ENGINE
@@ -161,10 +161,7 @@ def clean_env(tmp_path, **extra):
     env['THEANORC'] = str(tmp_path / 'no-theanorc')
     env['PYTENSORRC'] = str(tmp_path / 'no-pytensorrc')
     env.update(extra)
-    for variable in ('THEANO_FLAGS', 'PYTENSOR_FLAGS'):
-        if worker_engine_flags(env.get(variable, '')):
-            env[variable] = worker_engine_flags(env.get(variable, ''))
-    return env
+    return add_worker_compile_folder(env)
 
 
 def run_python(code, env, timeout=900):

@@ -130,9 +130,9 @@ def test_with_no_blas_configured_the_fused_op_uses_the_engines_own_gemm(tmp_path
     import os
     import subprocess
     import sys
-    from conftest import worker_engine_flags
-    environment = dict(os.environ, THEANO_FLAGS=worker_engine_flags('blas.ldflags='),
-                       PYTENSOR_FLAGS=worker_engine_flags('blas__ldflags='))
+    from conftest import add_worker_compile_folder
+    environment = add_worker_compile_folder(dict(os.environ, THEANO_FLAGS='blas.ldflags=',
+                                                 PYTENSOR_FLAGS='blas__ldflags='))
     done = subprocess.run([sys.executable, '-c', CHECK_WITHOUT_BLAS], capture_output=True,
                           text=True, timeout=600, cwd=tmp_path, env=environment)
     assert done.returncode == 0, done.stderr[-3000:]

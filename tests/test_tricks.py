@@ -12,7 +12,7 @@ from dltutorials.debugging import check_grad
 from dltutorials.mlp import MLP
 from dltutorials.support.engine import T, theano
 
-from conftest import REPO, worker_engine_flags
+from conftest import REPO, add_worker_compile_folder
 
 CODE_DIR = REPO / 'code'
 SAMPLE_DATA = REPO / 'data' / 'mnist_sample.pkl.gz'   # in the repository: always there
@@ -160,8 +160,8 @@ def test_every_new_layer_passes_check_grad_in_float64(tmp_path):
     """Every activation, batch norm and dropout (its mask frozen), in the MLP and LeNet."""
     completed = subprocess.run(
         [sys.executable, '-c', GRADIENT_CHECK], capture_output=True, text=True, timeout=900,
-        cwd=tmp_path, env=dict(os.environ, THEANO_FLAGS=worker_engine_flags('floatX=float64'),
-                                PYTENSOR_FLAGS=worker_engine_flags('floatX=float64')))
+        cwd=tmp_path, env=add_worker_compile_folder(dict(
+            os.environ, THEANO_FLAGS='floatX=float64', PYTENSOR_FLAGS='floatX=float64')))
     assert completed.returncode == 0, completed.stderr[-3000:]
     errors = json.loads(completed.stdout.strip().splitlines()[-1])
     assert len(errors) == 6
