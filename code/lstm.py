@@ -59,7 +59,8 @@ from dltutorials.support.errors import DatasetError
 from dltutorials.support.model_files import read_params
 from dltutorials.support.runs import (current_run, entry_point, epochs, prepare_output_dir,
                                       train_and_save, tutorial_logger)
-from dltutorials.updates import OPTIMIZERS, adadelta as adadelta_rule, clip_grad_norm, state_like
+from dltutorials.updates import (OPTIMIZERS, SCHEDULES, adadelta as adadelta_rule,
+                                 clip_grad_norm, state_like)
 from dltutorials.updates import sgd as sgd_rule
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import MRG_RandomStreams, T, theano
@@ -479,14 +480,14 @@ def load_sequences(dataset, n_words, maxlen, test_size, seed):
              batch_size=checks.positive_int, valid_batch_size=checks.positive_int,
              noise_std=checks.non_negative, use_dropout=checks.switch,
              test_size=checks.count_or_all, max_grad_norm=checks.positive, seed=checks.seed,
-             loop=checks.Choice(LOOPS))
+             loop=checks.Choice(LOOPS), schedule=checks.Choice(SCHEDULES))
 def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFreq=10,
                               decay_c=0., lrate=0.0001, n_words=10000, optimizer=adadelta,
                               encoder='lstm', saveto='lstm_model.npz', validFreq=370,
                               saveFreq=1110, maxlen=100, batch_size=16, valid_batch_size=64,
                               dataset='imdb', noise_std=0., use_dropout=True,
                               reload_model=None, test_size=-1, *, max_grad_norm=None,
-                              seed=123, loop='fused', verbose=True):
+                              seed=123, loop='fused', schedule='constant', verbose=True):
     """Train a :class:`SequenceClassifier`; return a result dict (``train_lstm`` returns the original's tuple).
 
     Parameters
@@ -541,6 +542,9 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
         seeds the parameters, the validation split, the minibatch order and dropout.
     loop : str
         the recurrent layer's loop over time: fused (one C op, fast) or scan (the page's).
+    schedule : str
+        how ``lrate`` changes with the epoch: constant (the original's), inverse_time,
+        step, exponential or exponential_after (see :mod:`dltutorials.updates`).
     verbose : bool
         show the progress where no logging is set up (a notebook).
 
@@ -585,6 +589,12 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
     lr = T.scalar(name='lr')
     f_grad_shared, f_update = OPTIMIZER_FUNCTIONS[optimizer](lr, tparams, grads, x, mask, y,
                                                             cost)
+    # The rate of the epoch trained so far (a float: 2.5 is half-way through the
+    # third), given to f_update at each step as the original passes lrate.
+    epochs_trained = T.scalar('epochs_trained')
+    f_rate = theano.function([epochs_trained],
+                             SCHEDULES[schedule](numpy_floatX(lrate), epochs_trained),
+                             name='f_rate')
 
     # The epoch in progress and its minibatches, in an order drawn from (seed,
     # epoch): a resumed run sees the same order as an uninterrupted one.
@@ -601,7 +611,10 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
         x_batch, mask_batch, y_batch = prepare([train[0][t] for t in index],
                                                numpy.array(train[1])[index])
         batch_cost = f_grad_shared(*model_inputs(x_batch, mask_batch) + [y_batch])
-        f_update(lrate)
+        rate = f_rate(current['epoch'] - 1 + minibatch_index / n_train_batches)
+        if minibatch_index == 0 and schedule != 'constant':
+            logger.info('Epoch %d learning rate %.6g', current['epoch'], rate)
+        f_update(rate)
         update = n_train_batches * (current['epoch'] - 1) + minibatch_index + 1
         if update % dispFreq == 0:
             logger.info('Epoch %d Update %d Cost %.6f', current['epoch'], update, batch_cost)

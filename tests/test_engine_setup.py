@@ -38,18 +38,22 @@ def no_blas():
 
 def test_user_settings_in_flags_or_rc_file_win(tmp_path):
     rc = tmp_path / 'theanorc'
-    rc.write_text('[global]\nfloatX = float64\n[blas]\nldflags = -lmkl_rt\n')
+    rc.write_text('[global]\nfloatX = float64\nallow_gc = True\n[blas]\nldflags = -lmkl_rt\n')
     env = {'THEANORC': str(rc)}
     assert user_has_set('floatX', env) and user_has_set('blas.ldflags', env)
     assert default_flags(env) == ({}, None)
     env = {'THEANORC': str(tmp_path / 'none'), 'THEANO_FLAGS': 'floatX=float16'}
     assert user_has_set('floatX', env) and not user_has_set('blas.ldflags', env)
-    assert default_flags(env, find_blas=no_blas) == ({'blas.ldflags': ''}, None)
+    assert default_flags(env, find_blas=no_blas) == ({'blas.ldflags': '', 'allow_gc': 'False'},
+                                                     None)
     # PyTensor spells sections with '__' in its flags, and has its own rc file.
     env = {'PYTENSORRC': str(rc), 'PYTENSOR_FLAGS': 'linker=c'}
     assert user_has_set('blas.ldflags', env, 'pytensor')
     assert default_flags(env, 'pytensor') == ({}, None)
     env = {'PYTENSORRC': str(tmp_path / 'none'), 'PYTENSOR_FLAGS': 'blas__ldflags=-lblas'}
+    assert default_flags(env, 'pytensor') == (
+        {'floatX': 'float32', 'allow_gc': 'False', 'linker': 'cvm'}, None)
+    env['PYTENSOR_FLAGS'] += ',allow_gc=True'
     assert default_flags(env, 'pytensor') == ({'floatX': 'float32', 'linker': 'cvm'}, None)
 
 
@@ -319,3 +323,13 @@ def test_scan_runs_on_its_python_implementation():
     numpy.testing.assert_allclose(cumsum(values), numpy.cumsum(values))
     assert sys.version_info < (3, 11) or sys.modules[
         'theano.scan_module.scan_perform_ext'] is None
+
+
+def test_intermediate_results_stay_allocated_unless_the_user_says(tmp_path):
+    # allow_gc=False saves the engine asking the system for fresh buffers on every call.
+    variable = 'THEANO_FLAGS' if ENGINE == 'theano' else 'PYTENSOR_FLAGS'
+    code = ('import dltutorials; from dltutorials.support.engine import theano; '
+            'print(theano.config.allow_gc)')
+    assert run_python(code, clean_env(tmp_path)).stdout.strip() == 'False'
+    done = run_python(code, clean_env(tmp_path, **{variable: 'allow_gc=True'}))
+    assert done.stdout.strip() == 'True', done.stderr

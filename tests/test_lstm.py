@@ -121,6 +121,19 @@ def test_train_lstm_learns_the_planted_word_of_imdb_style_reviews(tmp_path):
     assert (tmp_path / 'lstm_model.npz').exists()
 
 
+def test_a_schedule_changes_the_learning_rate_by_epoch(tmp_path, caplog):
+    import logging
+    path = write_imdb(tmp_path / 'reviews.pkl', n_train=60, n_test=20)
+    caplog.set_level(logging.INFO, logger='dltutorials')
+    lstm.train_sequence_classifier(dim_proj=4, max_epochs=3, n_words=50, optimizer='sgd',
+                                   lrate=0.02, validFreq=-1, batch_size=20, dataset=str(path),
+                                   schedule='exponential', verbose=False)
+    rates = [float(record.getMessage().split()[-1]) for record in caplog.records
+             if 'learning rate' in record.getMessage()]
+    # PyTorch's ExponentialLR with gamma 0.95: the rate times 0.95 at each new epoch.
+    assert rates == pytest.approx([0.02, 0.019, 0.01805], rel=1e-5)
+
+
 def test_the_original_scripts_calls_run_from_the_code_folder(tmp_path):
     """As the original's users did: imdb.pkl in the folder, ``from lstm import ...``."""
     write_imdb(tmp_path / 'imdb.pkl')
@@ -192,6 +205,7 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     (['--encoder', 'transformer'], 'argument --encoder: must be one of rnn, lstm, gru'),
     (['--validFreq', '0'], 'argument --validFreq: must be a positive integer, or -1'),
     (['--max-grad-norm', '-1'], 'argument --max-grad-norm: must be a positive number'),
+    (['--schedule', 'cosine'], 'argument --schedule: must be one of constant, inverse_time'),
 ])
 def test_bad_flags_give_one_line_and_exit_2(flags, message, tmp_path):
     done = run_script(*flags)

@@ -18,6 +18,13 @@ of them:
 ``linker`` (PyTensor)
     PyTensor's C backend (``cvm``) rather than its Numba default, which
     compiles each function for 10-60 s the first time.
+``allow_gc``
+    ``False``: a compiled function keeps the memory of its intermediate
+    results between calls instead of freeing it and asking for it again on
+    the next call.  Fresh buffers of several megabytes come from the
+    operating system page by page: the row-by-row LSTM's training step took
+    18.8 ms with the engines' default and 14.5 ms without (Theano, batch 128).
+    The price is that memory stays held while a function is alive.
 ``openmp`` (Theano)
     Left off globally (it slows small-minibatch models), and switched on
     while convolutional models compile, when that is safe: see
@@ -137,6 +144,8 @@ def default_flags(environ=os.environ, engine='theano', find_blas=openblas.find_b
         defaults['blas.ldflags'] = blas.ldflags if blas else ''
     if not user_has_set('floatX', environ, engine):
         defaults['floatX'] = 'float32'
+    if not user_has_set('allow_gc', environ, engine):
+        defaults['allow_gc'] = 'False'
     if engine == 'pytensor' and not (user_has_set('mode', environ, engine)
                                      or user_has_set('linker', environ, engine)):
         defaults['linker'] = 'cvm'

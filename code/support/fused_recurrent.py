@@ -22,6 +22,7 @@ k * n_hidden) traded for not computing them again.  Both ops are compiled
 by the engine's C backend (Theano 1.0.5 or PyTensor), linked to the BLAS
 the engine uses (``blas.ldflags``; with none, the engine's own fallback).
 """
+import functools
 import hashlib
 from pathlib import Path
 
@@ -29,11 +30,13 @@ from dltutorials.support.engine import ENGINE, T, theano
 
 if ENGINE == 'theano':
     from theano.gof import Apply, Op
+    from theano.gof.cmodule import GCC_compiler
     from theano.gradient import DisconnectedType, grad_undefined
     from theano.tensor.blas import ldflags
     from theano.tensor.blas_headers import blas_header_text
 else:
     from pytensor.graph.basic import Apply
+    from pytensor.link.c.cmodule import GCC_compiler
     from pytensor.link.c.op import COp as Op
     from pytensor.gradient import DisconnectedType, grad_undefined
     from pytensor.tensor.blas import blas_header_text, ldflags
@@ -100,6 +103,17 @@ static inline double dlt_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 '''
 
 
+@functools.lru_cache(maxsize=None)
+def _vector_width_args():
+    """``-mprefer-vector-width=512`` where the engine compiles for an AVX-512 CPU.
+
+    gcc and clang use 256-bit vectors there unless told otherwise; with 512-bit
+    ones the LSTM's forward gate loop (batch 128 x 128 units) took 52 us a step
+    instead of 67 on an AVX-512 Xeon.
+    """
+    return ['-mprefer-vector-width=512'] if '-mavx512f' in GCC_compiler.compile_args() else []
+
+
 def _blas_support():
     """Declarations of the BLAS's gemm (or the engine's replacement when no BLAS is linked).
 
@@ -118,42 +132,39 @@ def _blas_support():
 #: scalar, 33 ms vectorised).  Rows are the
 #: minibatch's sequences, n the units, Gn the gate blocks side by side.
 STEP_FUNCTIONS = r"""
-/* work (B x Gn) = p + bias, before the gemm adds h_prev U. */
-DLT_STEP dlt_add_bias_%(ctype)s(npy_intp n_batch, npy_intp Gn, const real* __restrict__ p,
-                                   const real* __restrict__ bias, real* __restrict__ work) {
-    for (npy_intp b = 0; b < n_batch; ++b)
-        for (npy_intp g = 0; g < Gn; ++g)
-            work[b * Gn + g] = p[b * Gn + g] + bias[g];
-}
-
-/* The states of a padded step (mask 0) are those of the step before. */
-DLT_STEP dlt_rnn_forward_%(ctype)s(npy_intp n_batch, npy_intp n, const real* __restrict__ work,
-        const real* __restrict__ m, const real* __restrict__ h_prev, real* __restrict__ h,
-        real* __restrict__ kept) {
+/* hU (B x Gn) = h_prev U, from the gemm; p (B x Gn) = x W of the step; the
+   pre-activations are their sum plus the biases, added here rather than in a
+   pass of their own before the gemm.  The states of a padded step (mask 0)
+   are those of the step before. */
+DLT_STEP dlt_rnn_forward_%(ctype)s(npy_intp n_batch, npy_intp n, const real* __restrict__ hU,
+        const real* __restrict__ p, const real* __restrict__ bias, const real* __restrict__ m,
+        const real* __restrict__ h_prev, real* __restrict__ h, real* __restrict__ kept) {
     for (npy_intp b = 0; b < n_batch; ++b) {
         const real mask = m[b];
         for (npy_intp j = 0; j < n; ++j) {
             const npy_intp s = b * n + j;
-            const real h_new = TANH(work[s]);
+            const real h_new = TANH(hU[s] + p[s] + bias[j]);
             kept[s] = h_new;
             h[s] = mask * h_new + (1 - mask) * h_prev[s];
         }
     }
 }
 
-DLT_STEP dlt_lstm_forward_%(ctype)s(npy_intp n_batch, npy_intp n, const real* __restrict__ work,
-        const real* __restrict__ m, const real* __restrict__ h_prev, real* __restrict__ h,
+DLT_STEP dlt_lstm_forward_%(ctype)s(npy_intp n_batch, npy_intp n, const real* __restrict__ hU_all,
+        const real* __restrict__ p_all, const real* __restrict__ bias, const real* __restrict__ m,
+        const real* __restrict__ h_prev, real* __restrict__ h,
         const real* __restrict__ c_prev, real* __restrict__ c, real* __restrict__ kept) {
     for (npy_intp b = 0; b < n_batch; ++b) {
         const real mask = m[b];
-        const real* __restrict__ a = work + b * 4 * n;   /* pre-activations: i, f, o, candidate */
+        const real* __restrict__ hU = hU_all + b * 4 * n;   /* the blocks i, f, o, candidate */
+        const real* __restrict__ p = p_all + b * 4 * n;
         real* __restrict__ k = kept + b * 5 * n;         /* kept: i, f, o, candidate, tanh(c_new) */
         for (npy_intp j = 0; j < n; ++j) {
             const npy_intp s = b * n + j;
-            const real in_gate = SIGMOID(a[j]);
-            const real forget = SIGMOID(a[n + j]);
-            const real out_gate = SIGMOID(a[2 * n + j]);
-            const real candidate = TANH(a[3 * n + j]);
+            const real in_gate = SIGMOID(hU[j] + p[j] + bias[j]);
+            const real forget = SIGMOID(hU[n + j] + p[n + j] + bias[n + j]);
+            const real out_gate = SIGMOID(hU[2 * n + j] + p[2 * n + j] + bias[2 * n + j]);
+            const real candidate = TANH(hU[3 * n + j] + p[3 * n + j] + bias[3 * n + j]);
             const real c_new = forget * c_prev[s] + in_gate * candidate;
             const real tanh_c = TANH(c_new);
             k[j] = in_gate; k[n + j] = forget; k[2 * n + j] = out_gate;
@@ -300,7 +311,8 @@ class _CRecurrent(Op):
     def c_compile_args(self, **kwargs):
         # -O3 vectorises the gate loops (with dlt_expf below, which has no branch or call);
         # gcc does so only without floating-point traps, which nothing here uses.
-        return ldflags(libs=False, flags=True) + ['-O3', '-fno-math-errno', '-fno-trapping-math']
+        return (ldflags(libs=False, flags=True) + ['-O3', '-fno-math-errno', '-fno-trapping-math']
+                + _vector_width_args())
 
     def c_lib_dirs(self, **kwargs):
         return ldflags(libs=False, libs_dir=True)
@@ -465,6 +477,10 @@ class FusedRecurrence(_CRecurrent):
                 real* kept = store + t * n_batch * %(K)d * n;
                 const real* m = M + t * n_batch;
                 const real* p = P + t * n_batch * Gn;
+                if (n_batch && n)
+                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &zero, work, &gemm_m);
+                else
+                    memset(work, 0, sizeof(real) * n_batch * Gn);
                 %(cell_loop)s
             }
         }
@@ -597,26 +613,16 @@ class FusedRecurrenceGrad(_CRecurrent):
         return code
 
 
-#: Each step of the forward loop, in the op's C: the gemm and the cell's step function.
+#: Each step of the forward loop, after the gemm work = h_prev U: the cell's step function.
 FORWARD_STEPS = {
     'rnn': '''
-                dlt_add_bias_%(ctype)s(n_batch, Gn, p, bias, work);
-                if (n_batch && n)
-                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &one, work, &gemm_m);
-                dlt_rnn_forward_%(ctype)s(n_batch, n, work, m, h_prev, h, kept);
+                dlt_rnn_forward_%(ctype)s(n_batch, n, work, p, bias, m, h_prev, h, kept);
 ''',
     'lstm': '''
                 const real* c_prev = t ? Cs + (t - 1) * n_batch * n : c0;
-                dlt_add_bias_%(ctype)s(n_batch, Gn, p, bias, work);
-                if (n_batch && n)
-                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &one, work, &gemm_m);
-                dlt_lstm_forward_%(ctype)s(n_batch, n, work, m, h_prev, h, c_prev, Cs + t * n_batch * n, kept);
+                dlt_lstm_forward_%(ctype)s(n_batch, n, work, p, bias, m, h_prev, h, c_prev, Cs + t * n_batch * n, kept);
 ''',
     'gru': '''
-                if (n_batch && n)
-                    %(gemm)s(&no, &no, &gemm_m, &gemm_n, &gemm_k, &one, (real*)U, &gemm_m, (real*)h_prev, &gemm_k, &zero, work, &gemm_m);
-                else
-                    memset(work, 0, sizeof(real) * n_batch * Gn);
                 dlt_gru_forward_%(ctype)s(n_batch, n, work, p, bias, m, h_prev, h, kept);
 ''',
 }
