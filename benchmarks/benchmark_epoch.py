@@ -10,7 +10,8 @@ machines are shared and noisy; the table gives the median seconds per epoch
 and the median of the per-round ratios engine / PyTorch (below 1: the
 engine is faster).  The header gives each engine's BLAS and kernel.
 
-    pip install torch==2.13.0          # benchmark-only; a CPU wheel
+    pip install torch==2.13.0 'setuptools<81'   # benchmark-only; a CPU wheel (torch alone
+                                                # upgrades setuptools, which breaks Theano's scan)
     python benchmarks/benchmark_epoch.py --rounds 5
     # Theano here, and PyTensor (C and Numba backends) from a Python 3.12 virtualenv:
     python benchmarks/benchmark_epoch.py --engine theano \\
@@ -661,7 +662,8 @@ def main(argv=None):
     try:
         import torch
     except ImportError:
-        print('error: PyTorch is needed for the comparison: pip install torch==2.13.0',
+        print("error: PyTorch is needed for the comparison: pip install torch==2.13.0 "
+              "'setuptools<81'",
               file=sys.stderr)
         return 2
 
