@@ -52,10 +52,11 @@ import numpy
 from dltutorials import imdb
 from dltutorials.layers import glorot_uniform, orthogonal
 from dltutorials.logistic_sgd import LogisticRegression
+from dltutorials.preprocessing import AUGMENTATIONS
 from dltutorials.recurrent import ENCODERS, LOOPS
 from dltutorials.support import checks, command_line
 from dltutorials.support.datasets import N_CLASSES, N_PIXELS, load_arrays
-from dltutorials.support.errors import DatasetError
+from dltutorials.support.errors import DatasetError, HyperparameterError
 from dltutorials.support.model_files import read_params
 from dltutorials.support.runs import (current_run, entry_point, epochs, prepare_output_dir,
                                       train_and_save, tutorial_logger)
@@ -480,14 +481,16 @@ def load_sequences(dataset, n_words, maxlen, test_size, seed):
              batch_size=checks.positive_int, valid_batch_size=checks.positive_int,
              noise_std=checks.non_negative, use_dropout=checks.switch,
              test_size=checks.count_or_all, max_grad_norm=checks.positive, seed=checks.seed,
-             loop=checks.Choice(LOOPS), schedule=checks.Choice(SCHEDULES))
+             loop=checks.Choice(LOOPS), schedule=checks.Choice(SCHEDULES),
+             augment=checks.Choice(AUGMENTATIONS, each=True))
 def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFreq=10,
                               decay_c=0., lrate=0.0001, n_words=10000, optimizer=adadelta,
                               encoder='lstm', saveto='lstm_model.npz', validFreq=370,
                               saveFreq=1110, maxlen=100, batch_size=16, valid_batch_size=64,
                               dataset='imdb', noise_std=0., use_dropout=True,
                               reload_model=None, test_size=-1, *, max_grad_norm=None,
-                              seed=123, loop='fused', schedule='constant', verbose=True):
+                              seed=123, loop='fused', schedule='constant', augment=None,
+                              verbose=True):
     """Train a :class:`SequenceClassifier`; return a result dict (``train_lstm`` returns the original's tuple).
 
     Parameters
@@ -545,6 +548,10 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
     schedule : str
         how ``lrate`` changes with the epoch: constant (the original's), inverse_time,
         step, exponential or exponential_after (see :mod:`dltutorials.updates`).
+    augment : list of str
+        images: train each epoch on new random copies, ``shift`` (by up to two
+        pixels) and/or ``flip`` (mirrored, for clothes; see
+        :mod:`dltutorials.preprocessing`).
     verbose : bool
         show the progress where no logging is set up (a notebook).
 
@@ -558,6 +565,9 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
     quick = current_run().quick
     train, valid, test, prepare, image_rows = load_sequences(dataset, n_words, maxlen,
                                                              test_size, seed)
+    if augment and not image_rows:
+        raise HyperparameterError('augment: shifts and flips apply to images, and %s holds '
+                                  'word sequences' % dataset)
     if quick:
         train, valid, test = ((split[0][:batch_size], split[1][:batch_size])
                               for split in (train, valid, test))
@@ -598,17 +608,24 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
 
     # The epoch in progress and its minibatches, in an order drawn from (seed,
     # epoch): a resumed run sees the same order as an uninterrupted one.
-    current = dict(epoch=1, minibatches=[])
+    # With augment, the epoch's images are new random copies of the originals, drawn
+    # from the same generator after the order.
+    current = dict(epoch=1, minibatches=[], inputs=train[0])
 
     def start_epoch(epoch):
         order = numpy.random.RandomState([seed, epoch])
         current.update(epoch=epoch, minibatches=get_minibatches_idx(
             len(train[0]), batch_size, shuffle=True, rng=order))
+        if augment:
+            images = train[0]
+            for name in augment:
+                images = AUGMENTATIONS[name](images, order)
+            current['inputs'] = images
 
     def train_fn(minibatch_index):
         use_noise.set_value(1.)
         _, index = current['minibatches'][minibatch_index]
-        x_batch, mask_batch, y_batch = prepare([train[0][t] for t in index],
+        x_batch, mask_batch, y_batch = prepare([current['inputs'][t] for t in index],
                                                numpy.array(train[1])[index])
         batch_cost = f_grad_shared(*model_inputs(x_batch, mask_batch) + [y_batch])
         rate = f_rate(current['epoch'] - 1 + minibatch_index / n_train_batches)

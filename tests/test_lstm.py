@@ -158,6 +158,30 @@ def test_quick_run_of_the_script_trains_saves_and_predicts(tiny_pkl, tmp_path):
     assert not list(tmp_path.glob('*.checkpoint.npz'))
 
 
+def test_augmented_epochs_train_on_new_copies_the_same_for_the_same_seed(tiny_pkl, tmp_path):
+    flags = ['--dataset', str(tiny_pkl), '--dim-proj', '4', '--max-epochs', '2',
+             '--validFreq', '-1', '--batch-size', '20', '--optimizer', 'adam', '--lrate', '0.01',
+             '--no-plot', '--quiet']
+    models = {}
+    for name, extra in (('plain', []), ('shift', ['--augment', 'shift', 'flip']),
+                        ('again', ['--augment', 'shift', 'flip'])):
+        assert lstm.main(flags + extra + ['--output-dir', str(tmp_path / name)]) == 0
+        with numpy.load(tmp_path / name / 'lstm_model.npz') as saved:
+            models[name] = {key: saved[key] for key in saved.files}
+    assert all(numpy.array_equal(models['shift'][key], models['again'][key])
+               for key in models['shift'])
+    assert not numpy.array_equal(models['shift']['p01_lstm_U'], models['plain']['p01_lstm_U'])
+
+
+def test_augmenting_word_sequences_is_refused_in_one_line(tmp_path):
+    path = write_imdb(tmp_path / 'reviews.pkl')
+    done = run_script('--dataset', str(path), '--augment', 'shift',
+                      '--output-dir', str(tmp_path / 'out'))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        'error: augment: shifts and flips apply to images, and %s holds word sequences' % path]
+
+
 def run_script(*arguments, cwd=None):
     return subprocess.run([sys.executable, str(CODE / 'lstm.py')] + list(arguments),
                           capture_output=True, text=True, timeout=300, cwd=cwd)
