@@ -38,22 +38,25 @@ def no_blas():
 
 def test_user_settings_in_flags_or_rc_file_win(tmp_path):
     rc = tmp_path / 'theanorc'
-    rc.write_text('[global]\nfloatX = float64\nallow_gc = True\n[blas]\nldflags = -lmkl_rt\n')
+    rc.write_text('[global]\nfloatX = float64\nallow_gc = True\noptimizer_excluding = fusion\n'
+                  '[blas]\nldflags = -lmkl_rt\n')
     env = {'THEANORC': str(rc)}
     assert user_has_set('floatX', env) and user_has_set('blas.ldflags', env)
     assert default_flags(env) == ({}, None)
     env = {'THEANORC': str(tmp_path / 'none'), 'THEANO_FLAGS': 'floatX=float16'}
     assert user_has_set('floatX', env) and not user_has_set('blas.ldflags', env)
-    assert default_flags(env, find_blas=no_blas) == ({'blas.ldflags': '', 'allow_gc': 'False'},
-                                                     None)
+    assert default_flags(env, find_blas=no_blas) == (
+        {'blas.ldflags': '', 'allow_gc': 'False',
+         'optimizer_excluding': 'local_dot22_to_dot22scalar'}, None)
     # PyTensor spells sections with '__' in its flags, and has its own rc file.
     env = {'PYTENSORRC': str(rc), 'PYTENSOR_FLAGS': 'linker=c'}
     assert user_has_set('blas.ldflags', env, 'pytensor')
     assert default_flags(env, 'pytensor') == ({}, None)
     env = {'PYTENSORRC': str(tmp_path / 'none'), 'PYTENSOR_FLAGS': 'blas__ldflags=-lblas'}
     assert default_flags(env, 'pytensor') == (
-        {'floatX': 'float32', 'allow_gc': 'False', 'linker': 'cvm'}, None)
-    env['PYTENSOR_FLAGS'] += ',allow_gc=True'
+        {'floatX': 'float32', 'allow_gc': 'False',
+         'optimizer_excluding': 'local_dot22_to_dot22scalar', 'linker': 'cvm'}, None)
+    env['PYTENSOR_FLAGS'] += ',allow_gc=True,optimizer_excluding=inplace'
     assert default_flags(env, 'pytensor') == ({'floatX': 'float32', 'linker': 'cvm'}, None)
 
 
@@ -333,3 +336,20 @@ def test_intermediate_results_stay_allocated_unless_the_user_says(tmp_path):
     assert run_python(code, clean_env(tmp_path)).stdout.strip() == 'False'
     done = run_python(code, clean_env(tmp_path, **{variable: 'allow_gc=True'}))
     assert done.stdout.strip() == 'True', done.stderr
+
+
+def test_a_product_scaled_by_a_scalar_is_computed_once():
+    # The engines' dot22-to-dot22scalar rewrite computed a product twice when its
+    # plain value was needed too (here by the norm of gradient clipping).
+    from dltutorials.updates import clip_grad_norm
+    from dltutorials.support.engine import T, theano
+    a, b = T.matrix('a'), T.matrix('b')
+    product = T.dot(a, b)
+    clipped, = clip_grad_norm([product], [product], 1.0)
+    f = theano.function([a, b], clipped)
+    products = [node for node in f.maker.fgraph.toposort() if 'Dot' in type(node.op).__name__
+                or 'Gemm' in type(node.op).__name__]
+    assert len(products) == 1, products
+    x, y = numpy.ones((3, 4), dtype=a.dtype), numpy.ones((4, 2), dtype=a.dtype)
+    expected = (x @ y) / max(1.0, numpy.linalg.norm(x @ y))
+    assert numpy.allclose(f(x, y), expected, rtol=1e-5)
