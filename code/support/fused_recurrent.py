@@ -528,7 +528,7 @@ class FusedRecurrenceGrad(_CRecurrent):
         sub.update(zip(keys, inputs))
         out_keys = ['dP', 'db', 'dU', 'dh0'] + (['dc0'] if lstm else [])
         sub.update(zip(out_keys, outputs))
-        release = self._release(keys) + ' free(h_before); free(d_rec); free(db_sum); free(Ut);'
+        release = self._release(keys) + ' free(d_rec); free(db_sum); free(Ut);'
         allocate = (self._output(sub['dP'], 3, ['n_steps', 'n_batch', 'Gn'], names['typenum'],
                                  sub['fail'], release)
                     + self._output(sub['db'], 1, ['Gn'], names['typenum'], sub['fail'], release)
@@ -542,7 +542,6 @@ class FusedRecurrenceGrad(_CRecurrent):
         {
         typedef %(ctype)s real;
         %(contiguous)s
-        real* h_before = NULL;
         real* Ut = NULL;
         real* d_rec = NULL;
         double* db_sum = NULL;
@@ -554,15 +553,13 @@ class FusedRecurrenceGrad(_CRecurrent):
             PyErr_SetString(PyExc_ValueError, "fused %(cell)s gradient: shapes do not agree");
             %(release)s %(fail)s
         }
-        /* h_before: the state before each step (h0, then h of steps 0 .. T-2), for dU. */
-        h_before = (real*)malloc(sizeof(real) * (n_steps * n_batch * n + 1));
         /* d_rec: the gradient at h_prev U of each step (for the GRU it differs from dP). */
         d_rec = (real*)malloc(sizeof(real) * (%(gru)d ? n_steps * n_batch * Gn + 1 : 1));
         db_sum = (double*)calloc(Gn + 1, sizeof(double));
         /* Ut: U transposed (Gn x n), so that the gemm of each step reads both of its
            matrices untransposed (the BLAS's fastest case: 5-15 %% less time a step). */
         Ut = (real*)malloc(sizeof(real) * (n * Gn + 1));
-        if (!h_before || !d_rec || !db_sum || !Ut) { PyErr_NoMemory(); %(release)s %(fail)s }
+        if (!d_rec || !db_sum || !Ut) { PyErr_NoMemory(); %(release)s %(fail)s }
         %(allocate)s
         {
             const real* M = (const real*)PyArray_DATA(c_M);
@@ -580,15 +577,12 @@ class FusedRecurrenceGrad(_CRecurrent):
                 for (npy_intp g = 0; g < Gn; ++g)
                     Ut[g * n + i] = U[i * Gn + g];
             memset(dh, 0, sizeof(real) * step);
-            if (n_steps) {
-                memcpy(h_before, PyArray_DATA(c_h0), sizeof(real) * step);
-                memcpy(h_before + step, Hs, sizeof(real) * (n_steps - 1) * step);
-            }
+            const real* h0 = (const real*)PyArray_DATA(c_h0);
             int gm = (int)n, gn = (int)n_batch, gk = (int)Gn;
             real one = 1, zero = 0;
             char no = 'N', yes = 'T';
             for (npy_intp t = n_steps - 1; t >= 0; --t) {
-                const real* h_prev = h_before + t * step;
+                const real* h_prev = t ? Hs + (t - 1) * step : h0;
                 const real* kept = store + t * n_batch * %(K)d * n;
                 const real* m = M + t * n_batch;
                 const real* dh_out = dHs + t * step;
@@ -600,11 +594,15 @@ class FusedRecurrenceGrad(_CRecurrent):
                 if (n_batch && n)
                     %(gemm)s(&no, &no, &gm, &gn, &gk, &one, Ut, &gm, d, &gk, &one, dh, &gm);
             }
-            /* dU (n x Gn) = h_before^T (n x TB) . D (TB x Gn): column-major dU^T = D^T h_before. */
-            int um = (int)Gn, un = (int)n, uk = (int)(n_steps * n_batch);
-            if (uk && n)
-                %(gemm)s(&no, &yes, &um, &un, &uk, &one, D, &um, h_before, &un, &zero, dU, &um);
-            else
+            /* dU (n x Gn) = sum over steps of h_prev^T (n x B) . D_t (B x Gn), as two gemms:
+               h0 with step 0, then the states of steps 0 .. T-2 (consecutive in Hs) with
+               steps 1 .. T-1.  Column-major: dU^T = D^T h_prev. */
+            int um = (int)Gn, un = (int)n, first = (int)n_batch, rest = (int)((n_steps - 1) * n_batch);
+            if (n_steps && n_batch && n) {
+                %(gemm)s(&no, &yes, &um, &un, &first, &one, D, &um, (real*)h0, &un, &zero, dU, &um);
+                if (rest)
+                    %(gemm)s(&no, &yes, &um, &un, &rest, &one, D + n_batch * Gn, &um, (real*)Hs, &un, &one, dU, &um);
+            } else
                 memset(dU, 0, sizeof(real) * n * Gn);
             real* db = (real*)PyArray_DATA(%(db)s);
             for (npy_intp g = 0; g < Gn; ++g)
