@@ -604,6 +604,13 @@ class Worker:
         self.process.wait()
 
 
+#: A pause before each timed epoch.  After a call, OpenBLAS's threads keep
+#: spinning on the cores for about 2**28 cycles (0.1 s here) waiting for more
+#: work; the contender timed next would share the cores with them (the
+#: recurrent rows' epochs take 0.1 to 1 s).
+QUIET_SECONDS = 0.5
+
+
 def benchmark(name, dtype, rounds, engines, batch_size=None):
     """Median seconds per epoch of each engine and PyTorch, and each engine's median ratio."""
     default_batch, _, build_torch = MODELS[name]
@@ -616,7 +623,9 @@ def benchmark(name, dtype, rounds, engines, batch_size=None):
     times = {label: [] for label in list(workers) + ['pytorch']}
     for _ in range(rounds):
         for label, engine in workers.items():
+            time.sleep(QUIET_SECONDS)
             times[label].append(engine.epoch())
+        time.sleep(QUIET_SECONDS)
         times['pytorch'].append(time_epoch(torch_epoch))
     descriptions = {label: engine.description for label, engine in workers.items()}
     for engine in workers.values():
