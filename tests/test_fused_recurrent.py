@@ -153,3 +153,33 @@ def test_a_nan_in_the_input_reaches_the_states_and_an_infinite_one_saturates(nam
     assert numpy.isnan(states[1:, 0]).all() and not numpy.isnan(states[0]).any()
     assert numpy.isfinite(states[:, 1]).all()
     assert (numpy.abs(states[:, 1]) <= 1).all()
+
+
+def blas_threads():
+    """The thread count of the OpenBLAS that dltutorials links (0 where there is none).
+
+    (In a pytest-xdist worker the flags come from conftest, so the BLAS is found again.)
+    """
+    import ctypes
+    from dltutorials.support import engine_setup, openblas
+    blas = engine_setup.blas_in_use or openblas.find_blas()
+    if blas is None:
+        return 0
+    return getattr(ctypes.CDLL(blas.library), blas.prefix + 'openblas_get_num_threads')()
+
+
+@pytest.mark.parametrize('name', sorted(ENCODERS))
+def test_a_minibatch_split_over_the_cores_gives_what_one_thread_gives(name, monkeypatch):
+    # 48 sequences of different lengths: 2 or 3 parts of at least 16 rows, one per
+    # OpenBLAS thread, when its idle threads stop spinning soon; one part otherwise.
+    if blas_threads() < 2:
+        pytest.skip('one part: OpenBLAS runs one thread here, or is not linked')
+    results = {}
+    for timeout in ('28', '20'):
+        monkeypatch.setenv('OPENBLAS_THREAD_TIMEOUT', timeout)
+        with change_flags(floatX='float64'):
+            results[timeout] = both_loops(name, n_steps=9, n_batch=48, n_hidden=20)
+    for one_part, parts, scanned in zip(results['28']['fused'], results['20']['fused'],
+                                        results['20']['scan']):
+        numpy.testing.assert_allclose(parts, one_part, rtol=1e-12, atol=1e-12)
+        numpy.testing.assert_allclose(parts, scanned, rtol=1e-10, atol=1e-12)

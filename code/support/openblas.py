@@ -22,6 +22,7 @@ second child process that the library then multiplies correctly.  A user's
 own ``OPENBLAS_CORETYPE`` always wins.
 """
 import dataclasses
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -83,21 +84,29 @@ def system_openblas(compiler='g++'):
 
 
 def wheel_openblas():
-    """The OpenBLAS of the ``scipy-openblas32`` wheel as a :class:`Blas`, or None."""
-    try:
-        import scipy_openblas32
-    except ImportError:
+    """The OpenBLAS of the ``scipy-openblas32`` wheel as a :class:`Blas`, or None.
+
+    The package is found, not imported: importing it loads the library, and
+    OpenBLAS reads ``OPENBLAS_CORETYPE`` and ``OPENBLAS_THREAD_TIMEOUT``
+    when it is loaded, which must come after :func:`choose_kernel`.
+    """
+    spec = importlib.util.find_spec('scipy_openblas32')
+    if spec is None or not spec.submodule_search_locations:
         return None
-    lib_dir = scipy_openblas32.get_lib_dir()
-    library = os.path.join(lib_dir, scipy_openblas32.get_library(fullname=True))
+    lib_dir = os.path.join(list(spec.submodule_search_locations)[0], 'lib')
+    libraries = (sorted(name for name in os.listdir(lib_dir)
+                        if name.startswith('libscipy_openblas')
+                        and ('.so' in name or name.endswith('.dylib')))
+                 if os.path.isdir(lib_dir) else [])
     # Theano splits the setting on white space: a folder with a space in its
     # name cannot be named in it.
-    if any(c.isspace() for c in lib_dir) or not os.path.exists(library):
+    if not libraries or any(c.isspace() for c in lib_dir):
         return None
+    link_name = libraries[0][len('lib'):].split('.')[0]
     prefix = 'scipy_'
     renames = ' '.join('-D%s=%s%s' % (name, prefix, name) for name in RENAMED_SYMBOLS)
-    ldflags = '-L%s -l%s %s' % (lib_dir, scipy_openblas32.get_library(), renames)
-    return Blas('scipy-openblas32', library, prefix, ldflags)
+    ldflags = '-L%s -l%s %s' % (lib_dir, link_name, renames)
+    return Blas('scipy-openblas32', os.path.join(lib_dir, libraries[0]), prefix, ldflags)
 
 
 def find_blas():
