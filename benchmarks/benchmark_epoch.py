@@ -387,9 +387,12 @@ def torch_dbn_layer(layer):
 # A scan over time is far slower per example than the models above, so these
 # rows time RECURRENT_MINIBATCHES minibatches, not 50,000 examples: their
 # "s/ep" is seconds per that many minibatches (forward, backward and an Adam
-# step with the gradient clipped to norm 1, as the scripts train).
+# step with the gradient clipped to norm 1, as the scripts train).  Fifty,
+# not ten: after the quiet pause the first minibatches run slower (threads
+# asleep, caches cold), which over ten minibatches of the fused op added
+# 20-50 % to the engines' time.
 
-RECURRENT_MINIBATCHES = 10
+RECURRENT_MINIBATCHES = 50
 TORCH_RECURRENT = {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'RNN'}
 
 
