@@ -164,7 +164,8 @@ def test_a_kernel_the_cpu_cannot_run_is_not_chosen(monkeypatch):
 
 def clean_env(tmp_path, **extra):
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(('THEANO', 'PYTENSOR', 'OPENBLAS_CORETYPE'))}
+           if not k.startswith(('THEANO', 'PYTENSOR', 'OPENBLAS_CORETYPE',
+                                'OPENBLAS_THREAD_TIMEOUT'))}
     env['THEANORC'] = str(tmp_path / 'no-theanorc')
     env['PYTENSORRC'] = str(tmp_path / 'no-pytensorrc')
     env.update(extra)
@@ -353,3 +354,19 @@ def test_a_product_scaled_by_a_scalar_is_computed_once():
     x, y = numpy.ones((3, 4), dtype=a.dtype), numpy.ones((4, 2), dtype=a.dtype)
     expected = (x @ y) / max(1.0, numpy.linalg.norm(x @ y))
     assert numpy.allclose(f(x, y), expected, rtol=1e-5)
+
+
+def test_openblas_is_loaded_after_its_settings_and_its_threads_stop_spinning_soon(tmp_path):
+    # OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_THREAD_TIMEOUT when it is loaded:
+    # importing dltutorials must set them and leave the loading to the engine.
+    code = ('import os, dltutorials\n'
+            'from dltutorials.support import engine_setup\n'
+            'blas = engine_setup.blas_in_use\n'
+            'with open("/proc/self/maps") as maps:\n'
+            '    loaded = blas is not None and os.path.realpath(blas.library) in maps.read()\n'
+            'print(blas is not None, loaded, os.environ.get("OPENBLAS_THREAD_TIMEOUT"))')
+    done = run_python(code, clean_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ['True', 'False', '20']
+    done = run_python(code, clean_env(tmp_path, OPENBLAS_THREAD_TIMEOUT='12'))
+    assert done.stdout.split() == ['True', 'False', '12'], done.stderr
