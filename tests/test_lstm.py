@@ -161,7 +161,7 @@ def test_quick_run_of_the_script_trains_saves_and_predicts(tiny_pkl, tmp_path):
 def test_augmented_epochs_train_on_new_copies_the_same_for_the_same_seed(tiny_pkl, tmp_path):
     flags = ['--dataset', str(tiny_pkl), '--dim-proj', '4', '--max-epochs', '2',
              '--validFreq', '-1', '--batch-size', '20', '--optimizer', 'adam', '--lrate', '0.01',
-             '--no-plot', '--quiet']
+             '--no-plot']   # (not --quiet: it would leave the package's logger at WARNING)
     models = {}
     for name, extra in (('plain', []), ('shift', ['--augment', 'shift', 'flip']),
                         ('again', ['--augment', 'shift', 'flip'])):
