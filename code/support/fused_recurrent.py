@@ -373,8 +373,11 @@ static int dlt_row_parts(void* gemm, npy_intp n_batch, dlt_set_threads_fn* set, 
 #endif
 }
 
-/* The rows of part k of n_parts. */
-static void dlt_part_rows(dlt_rows* part, npy_intp n_batch, int k, int n_parts) {
+/* Part k of n_parts of a minibatch of n_batch rows: its sizes and rows, no arrays yet. */
+static void dlt_start_part(dlt_rows* part, npy_intp n_steps, npy_intp n_batch, npy_intp n,
+                           int k, int n_parts) {
+    memset(part, 0, sizeof(dlt_rows));
+    part->n_steps = n_steps; part->n_batch = n_batch; part->n = n;
     part->b0 = n_batch * k / n_parts;
     part->b1 = n_batch * (k + 1) / n_parts;
 }
@@ -693,9 +696,7 @@ class FusedRecurrence(_CRecurrent):
             dlt_rows parts[DLT_MAX_PARTS];
             for (int k = 0; k < n_parts; ++k) {
                 dlt_rows* part = parts + k;
-                memset(part, 0, sizeof(dlt_rows));
-                part->n_steps = n_steps; part->n_batch = n_batch; part->n = n;
-                dlt_part_rows(part, n_batch, k, n_parts);
+                dlt_start_part(part, n_steps, n_batch, n, k, n_parts);
                 part->P = PyArray_DATA(c_P); part->M = PyArray_DATA(c_M);
                 part->U = PyArray_DATA(c_U); part->bias = PyArray_DATA(c_bias);
                 part->h0 = PyArray_DATA(c_h0);
@@ -799,9 +800,7 @@ class FusedRecurrenceGrad(_CRecurrent):
             dlt_rows parts[DLT_MAX_PARTS];
             for (int k = 0; k < n_parts; ++k) {
                 dlt_rows* part = parts + k;
-                memset(part, 0, sizeof(dlt_rows));
-                part->n_steps = n_steps; part->n_batch = n_batch; part->n = n;
-                dlt_part_rows(part, n_batch, k, n_parts);
+                dlt_start_part(part, n_steps, n_batch, n, k, n_parts);
                 part->M = PyArray_DATA(c_M); part->Ut = Ut; part->h0 = h0; part->Hs = (void*)Hs;
                 part->store = PyArray_DATA(c_store); part->dHs = PyArray_DATA(c_dHs);
                 part->dP = PyArray_DATA(%(dP)s); part->D = D; part->dh = PyArray_DATA(%(dh0)s);
