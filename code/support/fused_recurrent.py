@@ -7,7 +7,9 @@ do what ``torch.nn.LSTM`` does on a CPU: for the whole sequence, one call of
 the BLAS's GEMM per step for the recurrent product ``h_{t-1} U``, and one C
 loop per step for the gates, the cell and the mask; the backward op walks
 the sequence back the same way and computes the recurrent weights' gradient
-as one GEMM over all steps at the end.
+as one GEMM over all steps at the end.  The minibatch's sequences never
+meet in the recurrence, so both ops split them into parts, one thread each
+(see ``THREAD_SUPPORT`` below).
 
 :func:`recurrence` is what :class:`~dltutorials.recurrent.RecurrentLayer`
 calls with ``loop='fused'``.  It gives the same states as the scan of the
