@@ -52,7 +52,7 @@ import numpy
 from dltutorials import imdb
 from dltutorials.layers import glorot_uniform, orthogonal
 from dltutorials.logistic_sgd import LogisticRegression
-from dltutorials.preprocessing import AUGMENTATIONS
+from dltutorials.preprocessing import AUGMENTATIONS, augmented
 from dltutorials.recurrent import ENCODERS, LOOPS
 from dltutorials.support import checks, command_line
 from dltutorials.support.datasets import N_CLASSES, N_PIXELS, load_arrays
@@ -617,10 +617,7 @@ def train_sequence_classifier(dim_proj=128, patience=10, max_epochs=5000, dispFr
         current.update(epoch=epoch, minibatches=get_minibatches_idx(
             len(train[0]), batch_size, shuffle=True, rng=order))
         if augment:
-            images = train[0]
-            for name in augment:
-                images = AUGMENTATIONS[name](images, order)
-            current['inputs'] = images
+            current['inputs'] = augmented(train[0], augment, order)
 
     def train_fn(minibatch_index):
         use_noise.set_value(1.)

@@ -33,7 +33,7 @@ from dltutorials.data_loading import shared_storage
 from dltutorials.support.engine import T, theano
 
 __all__ = ['fit_whitening', 'Whitening', 'build_whitened', 'shift_images', 'flip_images',
-           'AUGMENTATIONS', 'WHITENINGS', 'data_of_each_epoch']
+           'AUGMENTATIONS', 'WHITENINGS', 'augmented', 'data_of_each_epoch']
 
 
 def fit_whitening(images, kind='pca', epsilon=0.01, min_variance=1e-4):
@@ -138,6 +138,13 @@ def flip_images(images, rng, side=28):
 #: Augmentations by name (``--augment shift flip``).
 AUGMENTATIONS = {'shift': shift_images, 'flip': flip_images}
 
+def augmented(images, names, rng):
+    """``images`` (n, 784) with the augmentations ``names`` applied in turn, drawn from ``rng``."""
+    for name in names or ():
+        images = AUGMENTATIONS[name](images, rng)
+    return images
+
+
 #: Whitenings by name (``--whiten pca``).
 WHITENINGS = ('pca', 'zca')
 
@@ -163,9 +170,7 @@ def data_of_each_epoch(train_set, seed, shuffle=False, augmentations=()):
     def prepare(epoch):
         rng = numpy.random.RandomState([seed, epoch])
         order = rng.permutation(len(images)) if shuffle else slice(None)
-        epoch_images = images[order]
-        for name in augmentations or ():
-            epoch_images = AUGMENTATIONS[name](epoch_images, rng)
+        epoch_images = augmented(images[order], augmentations, rng)
         shared_images.set_value(epoch_images.astype(images.dtype), borrow=True)
         shared_labels.set_value(labels[order], borrow=True)
     return prepare

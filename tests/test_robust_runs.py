@@ -44,6 +44,11 @@ RUNS = {
     'lstm': ('lstm', ['--max-epochs', '2', '--dim-proj', '16', '--batch-size', '50',
                       '--validFreq', '20', '--valid-batch-size', '500'],
              'lstm_model.checkpoint.npz', ['lstm_model.npz']),
+    # The resumed epoch draws the same shifted and mirrored copies as the whole run's.
+    'lstm augmented': ('lstm', ['--max-epochs', '2', '--dim-proj', '16', '--batch-size', '50',
+                                '--validFreq', '20', '--valid-batch-size', '500',
+                                '--augment', 'shift', 'flip'],
+                       'lstm_model.checkpoint.npz', ['lstm_model.npz']),
 }
 
 
