@@ -13,10 +13,11 @@ PyTensor (``theano`` is the ``pytensor`` module, ``T`` is
 pieces PyTensor no longer has, written here:
 
 ``conv2d``
-    the 'valid' convolution of Theano's ``conv2d`` (filters flipped), as one
+    Theano's convolution (filters flipped; zero padding and strides), as one
     matrix product of the filters with the image patches (im2col + GEMM, as
     Theano's CorrMM does in C); two small ops gather the patches and, for the
-    gradient, add them back;
+    gradient, add them back; ``conv2d_grad_wrt_inputs``, the transposed
+    convolution, is that gradient;
 ``pool_2d``
     max-pooling over non-overlapping windows with ``ignore_border=True``, as a
     reshape and a max;
@@ -36,7 +37,8 @@ import warnings
 
 from dltutorials.support.engine_setup import ENGINE_VARIABLE, engine_name
 
-__all__ = ['ENGINE', 'theano', 'T', 'conv2d', 'pool_2d', 'MRG_RandomStreams', 'change_flags']
+__all__ = ['ENGINE', 'theano', 'T', 'conv2d', 'conv2d_grad_wrt_inputs', 'pool_2d',
+           'MRG_RandomStreams', 'change_flags']
 
 ENGINE = engine_name()
 
@@ -52,6 +54,7 @@ if ENGINE == 'theano':
     from theano import change_flags
     from theano.sandbox.rng_mrg import MRG_RandomStreams
     from theano.tensor.nnet import conv2d
+    from theano.tensor.nnet.abstract_conv import conv2d_grad_wrt_inputs
     from theano.tensor.signal.pool import pool_2d
 
     # Registers a faster max-pooling gradient.
@@ -110,25 +113,31 @@ else:
     T = _TensorModule('T', _pt.__doc__)
 
     class _PatchOp(_Op):
-        """An op over the kh x kw patches of (batch, C, H, W) images, at every 'valid' position."""
-        __props__ = ('kh', 'kw')
+        """An op over the kh x kw patches of (batch, C, H, W) images, every sh rows and sw columns."""
+        __props__ = ('kh', 'kw', 'sh', 'sw')
 
-        def __init__(self, kh, kw):
-            self.kh, self.kw = kh, kw
+        def __init__(self, kh, kw, sh=1, sw=1):
+            self.kh, self.kw, self.sh, self.sw = kh, kw, sh, sw
 
         def patch_grid(self, images):
             """(batch, channels, rows, cols, out_rows, out_cols) of ``images``."""
             batch, channels, rows, cols = images.shape
-            return batch, channels, rows, cols, rows - self.kh + 1, cols - self.kw + 1
+            return (batch, channels, rows, cols, (rows - self.kh) // self.sh + 1,
+                    (cols - self.kw) // self.sw + 1)
+
+        def window(self, i, j, out_rows, out_cols):
+            """The pixels that offset (i, j) of the patches at all positions cover."""
+            return (slice(i, i + self.sh * (out_rows - 1) + 1, self.sh),
+                    slice(j, j + self.sw * (out_cols - 1) + 1, self.sw))
 
     class Im2Col(_PatchOp):
         """Image patches as columns: (batch, C, H, W) -> (C * kh * kw, out_rows * out_cols * batch).
 
-        Row (c, i, j) holds pixel (r + i, s + j) of map c for every output
-        position (r, s) and image: the right operand of the convolution's one
-        matrix product.  Built with kh * kw strided copies; its gradient,
-        :class:`Col2Im`, adds them back the same way (autodiff of slicing
-        would build kh * kw image-sized arrays and sum them).
+        Row (c, i, j) holds pixel (sh r + i, sw s + j) of map c for every
+        output position (r, s) and image: the right operand of the
+        convolution's one matrix product.  Built with kh * kw strided copies;
+        its gradient, :class:`Col2Im`, adds them back the same way (autodiff
+        of slicing would build kh * kw image-sized arrays and sum them).
         """
 
         def make_node(self, images):
@@ -143,16 +152,20 @@ else:
                                   dtype=images.dtype)
             for i in range(self.kh):
                 for j in range(self.kw):
-                    columns[:, i, j] = by_pixel[:, i:i + out_rows, j:j + out_cols]
+                    columns[:, i, j] = by_pixel[(slice(None),)
+                                                + self.window(i, j, out_rows, out_cols)]
             output_storage[0][0] = columns.reshape(channels * self.kh * self.kw, -1)
 
         def pullback(self, inputs, outputs, cotangents):
-            return [Col2Im(self.kh, self.kw)(cotangents[0], inputs[0])]
+            return [Col2Im(self.kh, self.kw, self.sh, self.sw)(cotangents[0], inputs[0])]
 
         L_op = pullback   # the name of this method before PyTensor 3.3
 
     class Col2Im(_PatchOp):
-        """The gradient of :class:`Im2Col`: each column entry added back to its pixel."""
+        """The gradient of :class:`Im2Col`: each column entry added back to its pixel.
+
+        ``images`` gives only the shape of the result.
+        """
 
         def make_node(self, columns, images):
             columns, images = _pt.as_tensor_variable(columns), _pt.as_tensor_variable(images)
@@ -165,31 +178,81 @@ else:
             by_pixel = numpy.zeros((channels, rows, cols, batch), dtype=columns.dtype)
             for i in range(self.kh):
                 for j in range(self.kw):
-                    by_pixel[:, i:i + out_rows, j:j + out_cols] += columns[:, i, j]
+                    by_pixel[(slice(None),) + self.window(i, j, out_rows, out_cols)] += \
+                        columns[:, i, j]
             output_storage[0][0] = numpy.ascontiguousarray(by_pixel.transpose(3, 0, 1, 2))
+
+        def connection_pattern(self, node):
+            return [[True], [False]]
+
+        def pullback(self, inputs, outputs, cotangents):
+            # Linear in the columns: its gradient gathers the patches again.
+            return [Im2Col(self.kh, self.kw, self.sh, self.sw)(cotangents[0]),
+                    theano.gradient.disconnected_type()]
+
+        L_op = pullback
+
+    def _padding(border_mode, kh, kw):
+        """Rows and columns of zeros around the image that ``border_mode`` asks for."""
+        if border_mode == 'valid':
+            return 0, 0
+        if border_mode == 'full':
+            return kh - 1, kw - 1
+        if border_mode == 'half':
+            return kh // 2, kw // 2
+        if isinstance(border_mode, int):
+            return border_mode, border_mode
+        return tuple(int(b) for b in border_mode)
+
+    def _filter_shape(filters, filter_shape):
+        shape = filter_shape if filter_shape is not None else filters.type.shape
+        if shape is None or any(s is None for s in shape):
+            raise ValueError('conv2d on PyTensor needs filter_shape')
+        return tuple(int(s) for s in shape)
 
     def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode='valid',
                subsample=(1, 1), filter_flip=True):
-        """Theano's 'valid' ``conv2d``: (batch, channels, rows, cols) * (filters, channels, kh, kw).
+        """Theano's ``conv2d``: (batch, channels, rows, cols) * (filters, channels, kh, kw).
 
         Each output pixel is the dot product of one image patch with a
         flipped filter, so the whole convolution is one matrix product:
         filters (n_filters, channels * kh * kw) times patches
         (channels * kh * kw, out_rows * out_cols * batch), as Theano's CorrMM
-        does in C.
+        does in C.  ``border_mode``: 'valid', 'full', 'half', or the rows and
+        columns of zeros added around the image; ``subsample``: the strides.
         """
-        if border_mode != 'valid' or tuple(subsample) != (1, 1):
-            raise NotImplementedError("conv2d on PyTensor: only border_mode='valid' and "
-                                      "subsample=(1, 1)")
-        shape = filter_shape if filter_shape is not None else filters.type.shape
-        if shape is None or any(s is None for s in shape):
-            raise ValueError('conv2d on PyTensor needs filter_shape')
-        n_filters, n_channels, kh, kw = (int(s) for s in shape)
+        n_filters, n_channels, kh, kw = _filter_shape(filters, filter_shape)
+        pad_rows, pad_cols = _padding(border_mode, kh, kw)
+        sh, sw = (int(s) for s in subsample)
+        if pad_rows or pad_cols:
+            padded = _pt.zeros((input.shape[0], input.shape[1], input.shape[2] + 2 * pad_rows,
+                                input.shape[3] + 2 * pad_cols), dtype=input.dtype)
+            input = _pt.set_subtensor(padded[:, :, pad_rows:padded.shape[2] - pad_rows,
+                                             pad_cols:padded.shape[3] - pad_cols], input)
         if filter_flip:
             filters = filters[:, :, ::-1, ::-1]
-        out_rows, out_cols = input.shape[2] - kh + 1, input.shape[3] - kw + 1
-        out = _pt.dot(filters.reshape((n_filters, n_channels * kh * kw)), Im2Col(kh, kw)(input))
+        out_rows = (input.shape[2] - kh) // sh + 1
+        out_cols = (input.shape[3] - kw) // sw + 1
+        out = _pt.dot(filters.reshape((n_filters, n_channels * kh * kw)),
+                      Im2Col(kh, kw, sh, sw)(input))
         return out.reshape((n_filters, out_rows, out_cols, input.shape[0])).dimshuffle(3, 0, 1, 2)
+
+    def conv2d_grad_wrt_inputs(output_grad, filters, input_shape, filter_shape=None,
+                               border_mode='valid', subsample=(1, 1), filter_flip=True):
+        """The transposed convolution: the gradient of :func:`conv2d` with respect to its input.
+
+        ``output_grad`` (batch, filters, out_rows, out_cols) is spread back
+        onto images of ``input_shape`` (batch, channels, rows, cols; the batch
+        may be None) through the same filters: what a generator uses to
+        upsample.  Built as the gradient of the convolution, so it is the
+        convolution's adjoint by construction.
+        """
+        batch = output_grad.shape[0] if input_shape[0] is None else input_shape[0]
+        placeholder = _pt.zeros((batch,) + tuple(input_shape[1:]), dtype=output_grad.dtype)
+        convolved = conv2d(placeholder, filters, filter_shape=filter_shape,
+                           border_mode=border_mode, subsample=subsample,
+                           filter_flip=filter_flip)
+        return theano.grad(None, placeholder, known_grads={convolved: output_grad})
 
     def pool_2d(input, ws=None, ignore_border=True, stride=None, pad=(0, 0), mode='max'):
         """Max-pooling over non-overlapping ``ws`` windows of the last two axes.
