@@ -32,6 +32,7 @@ MODEL_MODULES = {
     'DBN': 'dltutorials.DBN',
     'SequenceClassifier': 'dltutorials.lstm',
     'CharLanguageModel': 'dltutorials.char_rnn',
+    'GAN': 'dltutorials.gan',
 }
 
 #: Examples per call of the compiled prediction function.
@@ -173,6 +174,15 @@ class Model(object):
         by :func:`~dltutorials.support.datasets.read_images`).
         """
         return _in_batches(self._compiled(), as_images(images))
+
+    def sample(self, n, seed=1234):
+        """``n`` images (n, 784), pixels in [0, 1], drawn by a generative model (a GAN).
+
+        The same ``seed`` gives the same images.
+        """
+        if not hasattr(self.network, 'sample'):
+            raise ModelFileError('%r draws no images' % self.network)
+        return self.network.sample(n, seed)
 
     def evaluate(self, dataset='mnist.pkl.gz'):
         """Scores on the test split of ``dataset``; a dict.

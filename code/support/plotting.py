@@ -117,3 +117,32 @@ def plot_confusion_matrix(confusion, path, title=''):
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label='fraction of the true class')
     return save_figure(figure, path, 'confusion matrix')
+
+
+def plot_gan_curves(history, path, title=''):
+    """Write a GAN's two losses by epoch, and its Fréchet distance where measured, to ``path``.
+
+    ``history``: one record per epoch with ``epoch``, ``d_loss``, ``g_loss``
+    and, when the drawings were measured, ``frechet``.  Returns the path.
+    """
+    from matplotlib.figure import Figure
+
+    epochs = [record['epoch'] for record in history]
+    measured = [record for record in history if 'frechet' in record]
+    figure = Figure(figsize=(10 if measured else 6, 4))
+    axes = figure.subplots(1, 2 if measured else 1, squeeze=False)[0]
+    axes[0].plot(epochs, [record['d_loss'] for record in history], label="discriminator's loss")
+    axes[0].plot(epochs, [record['g_loss'] for record in history], label="generator's loss")
+    axes[0].set_xlabel('epoch')
+    axes[0].set_ylabel('mean loss (nats)')
+    axes[0].legend()
+    if measured:
+        axes[1].plot([record['epoch'] for record in measured],
+                     [record['frechet'] for record in measured], 'o-', markersize=3)
+        axes[1].set_xlabel('epoch')
+        axes[1].set_ylabel('Fréchet distance to the test images')
+        axes[1].set_yscale('log')
+    for each in axes:
+        each.grid(alpha=0.3)
+    figure.suptitle(title)
+    return save_figure(figure, path, 'loss curves')
