@@ -52,7 +52,7 @@ import numpy
 from scipy.special import logsumexp
 
 __all__ = ['feature_statistics', 'frechet_distance', 'frechet_distance_of_features',
-           'class_view', 'parzen_log_likelihood', 'choose_parzen_width']
+           'class_view', 'parzen_log_likelihood', 'parzen_log_densities', 'choose_parzen_width']
 
 
 def feature_statistics(features):
@@ -106,25 +106,35 @@ def class_view(class_probabilities):
 def parzen_log_likelihood(images, samples, width, batch_size=100):
     """The mean log-density of ``images`` (n, d) under Gaussians of ``width`` on ``samples`` (m, d).
 
-    In nats per image.  Computed in float64 and in batches of ``batch_size``
-    images (an (n, m) table of distances would not fit for 10,000 x 10,000),
-    with the log of the sum of exponentials taken stably.  Returns
-    ``(mean, standard error)`` over the images.
+    In nats per image.  Returns ``(mean, standard error)`` over the images.
+    """
+    log_densities = parzen_log_densities(images, samples, [width], batch_size)[:, 0]
+    return float(log_densities.mean()), float(log_densities.std() / numpy.sqrt(len(images)))
+
+
+def parzen_log_densities(images, samples, widths, batch_size=100):
+    """The log-density of each of ``images`` (n, d) for each window width: (n, len(widths)).
+
+    Computed in float64 and in batches of ``batch_size`` images (an (n, m)
+    table of distances would not fit for 10,000 x 10,000), each batch's
+    distances once for all the widths, with the log of the sum of
+    exponentials taken stably.
     """
     samples = numpy.asarray(samples, dtype='float64')
     images = numpy.asarray(images, dtype='float64')
+    widths = numpy.asarray(widths, dtype='float64')
     n_samples, dimensions = samples.shape
     samples_squared = (samples ** 2).sum(axis=1)
-    normaliser = numpy.log(n_samples) + dimensions / 2 * numpy.log(2 * numpy.pi * width ** 2)
+    normalisers = numpy.log(n_samples) + dimensions / 2 * numpy.log(2 * numpy.pi * widths ** 2)
     log_densities = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         squared_distances = ((batch ** 2).sum(axis=1)[:, None] + samples_squared[None, :]
                              - 2 * batch @ samples.T)
-        log_densities.append(logsumexp(-squared_distances / (2 * width ** 2), axis=1)
-                             - normaliser)
-    log_densities = numpy.concatenate(log_densities)
-    return float(log_densities.mean()), float(log_densities.std() / numpy.sqrt(len(images)))
+        log_densities.append(numpy.stack(
+            [logsumexp(-squared_distances / (2 * width ** 2), axis=1) for width in widths],
+            axis=1) - normalisers)
+    return numpy.concatenate(log_densities)
 
 
 def choose_parzen_width(validation_images, samples, widths=numpy.logspace(-1, 0, 10)):
@@ -133,6 +143,6 @@ def choose_parzen_width(validation_images, samples, widths=numpy.logspace(-1, 0,
     The grid is Goodfellow et al.'s range (0.1 to 1, for pixels in [0, 1]).
     Returns ``(width, {width: mean log-likelihood})``.
     """
-    scores = {float(width): parzen_log_likelihood(validation_images, samples, width)[0]
-              for width in widths}
+    means = parzen_log_densities(validation_images, samples, widths).mean(axis=0)
+    scores = {float(width): float(mean) for width, mean in zip(widths, means)}
     return max(scores, key=scores.get), scores

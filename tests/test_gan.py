@@ -145,3 +145,43 @@ def test_an_impossible_output_folder_is_refused(tmp_path):
     assert done.returncode == 2
     assert 'Traceback' not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith('error: ')
+
+
+@pytest.fixture(scope='module')
+def classifier_file(tmp_path_factory):
+    """A LeNet5 trained for a moment: enough to compare sets of images in its feature space."""
+    folder = tmp_path_factory.mktemp('lenet')
+    done = subprocess.run([sys.executable, str(REPO / 'code' / 'convolutional_mlp.py'),
+                           '--dataset', SAMPLE, '--quick', '--no-plot', '--quiet',
+                           '--output-dir', str(folder)], capture_output=True, text=True,
+                          timeout=600, cwd=str(REPO))
+    assert done.returncode == 0, done.stderr
+    return folder / 'convolutional_mlp.npz'
+
+
+def test_the_judge_puts_real_images_near_the_test_set_and_bad_drawings_far(classifier_file):
+    from dltutorials.support.datasets import load_arrays
+    (train, _), (valid, _), (test, _) = load_arrays(SAMPLE)
+    judge = gan.DrawingJudge(classifier_file, test, valid, n_samples=1000, n_parzen=300)
+    rng = numpy.random.RandomState(0)
+    measures = {name: judge.judge(images.astype(floatX)) for name, images in
+                gan.bad_generators(train, 1000, rng).items()}
+    itself = judge.judge(test)
+    assert itself['frechet'] == pytest.approx(0, abs=1e-6)
+    real = measures['training images (the floor)']
+    for bad in ('uniform noise', 'the training mean', 'one training image'):
+        assert measures[bad]['frechet'] > 5 * real['frechet'], bad
+    assert real['parzen'] > measures['uniform noise']['parzen']
+    # One image repeated: a single class.
+    assert max(measures['one training image']['class_shares']) == 1
+
+
+def test_evaluate_prints_the_measures_beside_the_bad_generators(classifier_file, tmp_path):
+    make_gan_file(tmp_path / 'gan.npz')
+    done = run_script('--evaluate', '--classifier', classifier_file, '--dataset', SAMPLE,
+                      '--output-dir', tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if 'Frechet distance' in line]
+    assert [line.split('  ')[0] for line in lines] == [
+        'GAN(gan, n_noise=10)', 'uniform noise', 'the training mean', 'one training image',
+        'training images (the floor)']
