@@ -526,6 +526,78 @@ def torch_chars(encoder):
     return build
 
 
+#: Steps (both players) timed per row of the GANs: an epoch is minutes.
+GAN_STEPS = 20
+
+
+def theano_gan(architecture):
+    """gan.py's two training steps, D then G, on minibatches of the random images."""
+    def build(x_value, y_value, batch_size):
+        from dltutorials import gan
+        with change_flags(floatX=str(x_value.dtype)):
+            images = theano.shared(x_value[:batch_size * GAN_STEPS])
+            network = gan.GAN(numpy.random.RandomState(1), architecture=architecture)
+            train_discriminator, train_generator = gan.build_gan_functions(network, images,
+                                                                           batch_size)
+
+        def epoch():
+            for index in range(GAN_STEPS):
+                train_discriminator(index)
+                train_generator()
+        return epoch
+    return build
+
+
+def torch_gan(architecture):
+    """The same two networks and steps in PyTorch (Adam 2e-4, beta1 0.5, each its own)."""
+    def build(x_value, y_value, batch_size):
+        import torch
+        from torch import nn
+        m = 32
+        if architecture == 'dcgan':
+            generator = nn.Sequential(
+                nn.Linear(100, 2 * m * 49), nn.BatchNorm1d(2 * m * 49), nn.ReLU(),
+                nn.Unflatten(1, (2 * m, 7, 7)),
+                nn.ConvTranspose2d(2 * m, m, 4, 2, 1), nn.BatchNorm2d(m), nn.ReLU(),
+                nn.ConvTranspose2d(m, 1, 4, 2, 1), nn.Tanh(), nn.Flatten())
+            discriminator = nn.Sequential(
+                nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, m, 4, 2, 1), nn.LeakyReLU(0.2),
+                nn.Conv2d(m, 2 * m, 4, 2, 1), nn.BatchNorm2d(2 * m), nn.LeakyReLU(0.2),
+                nn.Flatten(), nn.Linear(2 * m * 49, 1))
+        else:
+            class Maxout(nn.Module):
+                def forward(self, x):
+                    return x.reshape(len(x), 240, 5).max(dim=2).values
+            generator = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200),
+                                      nn.ReLU(), nn.Linear(1200, 784), nn.Sigmoid())
+            discriminator = nn.Sequential(
+                nn.Dropout(0.2), nn.Linear(784, 1200), Maxout(), nn.Dropout(0.5),
+                nn.Linear(240, 1200), Maxout(), nn.Dropout(0.5), nn.Linear(240, 1))
+        dtype = getattr(torch, str(x_value.dtype))
+        generator, discriminator = generator.to(dtype), discriminator.to(dtype)
+        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        g_optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        images = torch.from_numpy(x_value[:batch_size * GAN_STEPS])
+        softplus = nn.functional.softplus
+
+        def epoch():
+            for index in range(GAN_STEPS):
+                real = images[index * batch_size:(index + 1) * batch_size]
+                drawn = generator(torch.randn(batch_size, 100, dtype=dtype)).detach()
+                d_loss = softplus(-discriminator(real)).mean() + \
+                    softplus(discriminator(drawn)).mean()
+                d_optimizer.zero_grad()
+                d_loss.backward()
+                d_optimizer.step()
+                g_loss = softplus(-discriminator(
+                    generator(torch.randn(batch_size, 100, dtype=dtype)))).mean()
+                g_optimizer.zero_grad()
+                g_loss.backward()
+                g_optimizer.step()
+        return epoch
+    return build
+
+
 MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
     'mlp': (20, theano_mlp, torch_mlp),
@@ -552,6 +624,9 @@ MODELS = {
     'lstm_chars_scan': (64, theano_chars('lstm', 'scan'), torch_chars('lstm')),
     'gru_chars_scan': (64, theano_chars('gru', 'scan'), torch_chars('gru')),
     'rnn_chars_scan': (64, theano_chars('rnn', 'scan'), torch_chars('rnn')),
+    # Seconds per GAN_STEPS steps of both players.
+    'dcgan': (128, theano_gan('dcgan'), torch_gan('dcgan')),
+    'gan': (128, theano_gan('gan'), torch_gan('gan')),
 }
 
 

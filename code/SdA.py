@@ -49,9 +49,10 @@ from dltutorials.mlp import HiddenLayer
 from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import load_network, save_model
-from dltutorials.support.runs import (entry_point, epochs, load_training_data, output_path,
-                                      save_filters, train_and_save, tutorial_logger)
-from dltutorials.training import PretrainingResult, build_minibatch_functions, pretrain_layers
+from dltutorials.support.runs import (entry_point, epochs, output_path, save_filters,
+                                      tutorial_logger)
+from dltutorials.training import (PretrainingResult, build_minibatch_functions, load_training_data,
+                                  pretrain_layers, train_and_save)
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).

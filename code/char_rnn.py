@@ -56,8 +56,8 @@ from dltutorials.support import checks, command_line
 from dltutorials.support.datasets import read_text, resolve_text
 from dltutorials.support.errors import DatasetError, HyperparameterError, ModelFileError
 from dltutorials.support.runs import (current_run, entry_point, output_path, prepare_output_dir,
-                                      run_options, train_and_save, tutorial_logger)
-from dltutorials.training import Score, training_updates
+                                      run_options, tutorial_logger)
+from dltutorials.training import Score, train_and_save, training_updates
 from dltutorials.updates import OPTIMIZERS, SCHEDULES
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import T, theano

@@ -45,9 +45,9 @@ from dltutorials.preprocessing import Whitening, build_whitened, data_of_each_ep
 from dltutorials.support import checks, command_line
 from dltutorials.support.engine_setup import convolution_openmp
 from dltutorials.support.models import load_network
-from dltutorials.support.runs import (entry_point, load_training_data, train_and_save,
-                                      tutorial_logger)
-from dltutorials.training import build_minibatch_functions, training_updates
+from dltutorials.support.runs import entry_point, tutorial_logger
+from dltutorials.training import (build_minibatch_functions, load_training_data, train_and_save,
+                                  training_updates)
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import MRG_RandomStreams, T, conv2d, pool_2d, theano

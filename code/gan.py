@@ -76,13 +76,13 @@ from dltutorials.layers import BatchNorm, leaky_relu, relu
 from dltutorials.sample_measures import (choose_parzen_width, class_view, feature_statistics,
                                          frechet_distance, parzen_log_likelihood)
 from dltutorials.support import checks, command_line
-from dltutorials.training import check_cost
+from dltutorials.training import check_cost, load_training_data
 from dltutorials.updates import adam
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.engine_setup import convolution_openmp
 from dltutorials.support.errors import HyperparameterError, ModelFileError
-from dltutorials.support.runs import (current_run, entry_point, epochs, load_training_data,
-                                      output_path, run_options, stop_requests, tutorial_logger)
+from dltutorials.support.runs import (current_run, entry_point, epochs, output_path, run_options,
+                                      stop_requests, tutorial_logger)
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import (MRG_RandomStreams, T, conv2d, conv2d_grad_wrt_inputs,

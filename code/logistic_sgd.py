@@ -33,9 +33,8 @@ import numpy
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials.data_loading import load_data
 from dltutorials.support import checks, command_line
-from dltutorials.support.runs import (entry_point, load_training_data, train_and_save,
-                                      tutorial_logger)
-from dltutorials.training import build_minibatch_functions
+from dltutorials.support.runs import entry_point, tutorial_logger
+from dltutorials.training import build_minibatch_functions, load_training_data, train_and_save
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).

@@ -59,7 +59,8 @@ from dltutorials.support.datasets import N_CLASSES, N_PIXELS, load_arrays
 from dltutorials.support.errors import DatasetError, HyperparameterError
 from dltutorials.support.model_files import read_params
 from dltutorials.support.runs import (current_run, entry_point, epochs, prepare_output_dir,
-                                      train_and_save, tutorial_logger)
+                                      tutorial_logger)
+from dltutorials.training import train_and_save
 from dltutorials.updates import (OPTIMIZERS, SCHEDULES, adadelta as adadelta_rule,
                                  clip_grad_norm, state_like)
 from dltutorials.updates import sgd as sgd_rule

@@ -42,9 +42,9 @@ from dltutorials.preprocessing import (AUGMENTATIONS, WHITENINGS, Whitening, bui
                                        data_of_each_epoch)
 from dltutorials.support import checks, command_line
 from dltutorials.support.models import load_network
-from dltutorials.support.runs import (entry_point, load_training_data, train_and_save,
-                                      tutorial_logger)
-from dltutorials.training import build_minibatch_functions, training_updates
+from dltutorials.support.runs import entry_point, tutorial_logger
+from dltutorials.training import (build_minibatch_functions, load_training_data, train_and_save,
+                                  training_updates)
 from dltutorials.updates import OPTIMIZERS, SCHEDULES
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).

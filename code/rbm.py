@@ -57,10 +57,9 @@ from dltutorials.layers import glorot_uniform
 from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import Model, load_network, save_model
-from dltutorials.support.runs import (current_run, entry_point, epochs, load_training_data,
-                                      output_path, run_options, save_filters, save_samples,
-                                      tutorial_logger)
-from dltutorials.training import pretrain_layers
+from dltutorials.support.runs import (current_run, entry_point, epochs, output_path, run_options,
+                                      save_filters, save_samples, tutorial_logger)
+from dltutorials.training import load_training_data, pretrain_layers
 from dltutorials.updates import sgd
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).

@@ -17,15 +17,26 @@ supervised model the tutorial's way.
 The unsupervised models (denoising autoencoders, RBMs) and the deep networks
 built from them are first trained without labels, one layer after the other:
 :func:`pretrain_layers` is that greedy layer-wise loop.
+
+A script's run wraps the loop: :func:`load_training_data` loads the
+dataset and counts the minibatches (one of each split with ``--quick``),
+:func:`train_and_save` runs the early-stopping loop with its checkpoint,
+saving each new best model and drawing the learning curve.
 """
 import dataclasses
 import math
 import time
 from collections import OrderedDict
 
-from dltutorials.data_loading import minibatch_givens, n_examples
-from dltutorials.support.errors import DivergenceError
-from dltutorials.support.runs import stop_requests, tutorial_logger
+from pathlib import Path
+
+from dltutorials.data_loading import (load_data, minibatch_givens, n_examples, shared_dataset,
+                                      shared_storage)
+from dltutorials.support.checkpoints import checkpoint_for
+from dltutorials.support.errors import DivergenceError, HyperparameterError
+from dltutorials.support.models import Model, model_variables, save_model
+from dltutorials.support.runs import (current_run, epochs, output_path, prepare_output_dir,
+                                      stop_requests, tutorial_logger)
 from dltutorials.updates import OPTIMIZERS, clip_grad_norm, scheduled_learning_rate
 from dltutorials.updates import max_norm as constrain_max_norm
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
@@ -521,3 +532,96 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         logger.warning('stopped at once while pre-training: keeping what the layers learnt '
                        'so far; the state at the end of the last epoch is kept')
     return result
+
+
+# --------------------------------------------------------------------------
+# A script's training run: its data, its loop, its saved model
+# --------------------------------------------------------------------------
+
+def load_training_data(dataset, batch_size, overfit=None):
+    """``load_data(dataset)`` and the number of full training minibatches per epoch.
+
+    In a quick run each split keeps one minibatch.  With ``overfit`` (a
+    number of examples), the lecture's first debugging step: training keeps
+    that many examples, and they are also the validation and test sets, so
+    the scores are training errors.  Raises HyperparameterError when
+    ``batch_size`` exceeds the training set, and OutputFolderError when the
+    output folder cannot take the results.
+    """
+    prepare_output_dir()
+    datasets = load_data(dataset, limit=batch_size if current_run().quick else None)
+    if overfit:
+        train_x, train_y = datasets[0]
+        if overfit > n_examples(train_x):
+            raise HyperparameterError('overfit %d is more than the %d training examples'
+                                      % (overfit, n_examples(train_x)))
+        few = shared_dataset((train_x.get_value()[:overfit],
+                              shared_storage(train_y).get_value()[:overfit]))
+        datasets = [few, few, few]
+    n_train = n_examples(datasets[0][0])
+    if n_train < batch_size:
+        raise HyperparameterError('batch_size %d is larger than the %d training examples'
+                                  % (batch_size, n_train))
+    return datasets, n_train // batch_size
+
+def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
+                   model_file, architecture, dataset, overfit=None, **loop_options):
+    """Train ``network`` with early stopping; save each new best model; return a result dict.
+
+    The loop's state is checkpointed to ``<model>.checkpoint.npz`` (see
+    :mod:`dltutorials.support.checkpoints`).  The best parameters go to ``model_file`` in the run's output folder,
+    with ``architecture`` (the keyword arguments that rebuild ``network``)
+    and the scores; at the end they are put back into ``network``, so the
+    returned model is the best one, not the last.  With plots on, the
+    learning curve goes beside it as ``<model>_curve.png``.
+
+    With ``overfit`` (see :func:`load_training_data`) no model file and no
+    plot are written (they would replace a real run's) and the last line
+    says whether the training error reached 0.
+
+    Returns the :class:`~dltutorials.training.TrainingResult` fields plus
+    ``model_file``, ``plot_file`` (None without a plot) and ``model`` (a
+    :class:`~dltutorials.support.models.Model` of ``network``).
+    """
+    model_file = output_path(model_file)
+    best_values = []
+    checkpoint = checkpoint_for([train_fn], Path(model_file).stem, kept=best_values)
+
+    def save_best(result):
+        best_values[:] = [variable.get_value() for variable in model_variables(network)]
+        if not overfit:
+            save_model(model_file, network, architecture, dataset=str(dataset),
+                       best_validation_error=result.best_validation_error,
+                       test_error=result.test_error)
+
+    result = early_stopping(train_fn, validate_fn, test_fn, n_train_batches, epochs(n_epochs),
+                            on_new_best=save_best, checkpoint=checkpoint, **loop_options)
+    score = loop_options.get('score')
+    for variable, value in zip(model_variables(network), best_values):
+        variable.set_value(value)
+    if overfit:
+        report_overfit(result, overfit)
+        best_values = []        # (no file)
+    elif best_values:
+        logger.info('best model saved to %s', model_file)
+    plot_file = None
+    if current_run().plot and result.history and not overfit:
+        from dltutorials.support.plotting import plot_learning_curve  # (matplotlib: on demand)
+        plot_file = plot_learning_curve(
+            result.history, n_train_batches, model_file.with_name(model_file.stem + '_curve.png'),
+            title='%s on %s' % (type(network).__name__, Path(str(dataset)).name),
+            **(dict(score_name=score.name, unit=score.unit, scale=score.scale) if score else {}))
+    return dict(result.as_dict(), model_file=str(model_file) if best_values else None,
+                plot_file=str(plot_file) if plot_file else None, model=Model(network))
+
+def report_overfit(result, n_examples):
+    """Say whether training on ``n_examples`` drove their error to 0, and what else to suspect."""
+    if result.best_validation_error == 0:
+        first = next(record for record in result.history if record['validation_error'] == 0)
+        logger.info('overfit: the training error on %d examples reached 0 in epoch %d: the model '
+                    'can learn; now train on all the data', n_examples, first['epoch'])
+    else:
+        logger.warning('overfit: the training error on %d examples is still %.2f %% after %d '
+                       'epochs: a model that cannot fit a few examples has a bug, a learning '
+                       'rate far off, or too few epochs', n_examples,
+                       100 * result.best_validation_error, result.epochs)

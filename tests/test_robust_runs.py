@@ -256,12 +256,12 @@ def test_a_checkpoint_with_nan_parameters_is_never_written(tmp_path):
 @pytest.mark.parametrize('kind', ['RandomState', 'Generator'])
 def test_random_generators_are_saved_and_restored_to_the_same_next_draws(kind, tmp_path):
     import numpy
-    from dltutorials.support import checkpoints
+    from dltutorials.support import checkpoints, runs
 
     generator = (numpy.random.RandomState(7) if kind == 'RandomState'
                  else numpy.random.default_rng(7))
     generator.uniform(size=5)                     # somewhere in its stream
-    state = checkpoints.identity_json(checkpoints._generator_state(generator))  # via JSON
+    state = runs.identity_json(checkpoints._generator_state(generator))  # via JSON
     restored = checkpoints._generator(state, generator)
     assert type(restored) is type(generator) and restored is not generator
     numpy.testing.assert_array_equal(restored.uniform(size=5), generator.uniform(size=5))

@@ -27,7 +27,6 @@ checkpoint.  The outermost training function deletes its run's checkpoints
 when it ends normally.
 """
 import inspect
-import json
 import logging
 
 import numpy
@@ -195,8 +194,3 @@ def checkpoint_for(functions, name, kept=None):
     """A :class:`Checkpoint` of everything ``functions`` update, named ``name``."""
     return Checkpoint(name, updated_variables(functions), kept)
 
-
-def identity_json(value):
-    """``value`` as JSON would give it back (tuples as lists, paths as strings)."""
-    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, 'tolist')
-                                 else str(v)))
