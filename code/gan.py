@@ -157,7 +157,7 @@ class Generator(object):
 
 
 def upsample(maps, filters, n_out_maps):
-    """A stride-2 transposed convolution with 4 x 4 filters: (n, c, h, w) -> (n, n_out_maps, 2h, 2w)."""
+    """A stride-2 transposed convolution, 4 x 4 filters: (n, c, h, w) -> (n, n_out_maps, 2h, 2w)."""
     rows = maps.shape[2] * 2
     return conv2d_grad_wrt_inputs(maps, filters, input_shape=(None, n_out_maps, rows, rows),
                                   filter_shape=filters.get_value().shape, border_mode=(1, 1),
@@ -609,9 +609,10 @@ def saved_gan(model_file):
 
 
 def write_samples(model_file, n, seed=1234):
-    """Draw ``n`` images with the saved GAN: ``samples.npz`` ((n, 784) in [0, 1]) and ``samples.png``.
+    """Draw ``n`` images with the saved GAN into ``samples.npz`` and ``samples.png``.
 
-    Both go beside the model.  Returns the images.
+    Beside the model: the images as (n, 784) floats in [0, 1], and as one
+    grid picture.  Returns the images.
     """
     images = saved_gan(model_file).sample(n, seed)
     path = model_file.with_name('samples.npz')
@@ -635,7 +636,7 @@ def bad_generators(train_images, n, rng):
 
 
 def evaluate_gan(model_file, dataset, classifier, seed=1234):
-    """Print the measures of the saved GAN's drawings beside those of bad generators and real images.
+    """Print the measures of the saved GAN's drawings, of bad generators' and of real images.
 
     ``classifier``: a LeNet5 model file trained on ``dataset``'s images.
     The Parzen estimate uses all the test images here.  Returns

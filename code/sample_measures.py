@@ -104,7 +104,7 @@ def class_view(class_probabilities):
 
 
 def parzen_log_likelihood(images, samples, width, batch_size=100):
-    """The mean log-density of ``images`` (n, d) under Gaussians of ``width`` on ``samples`` (m, d).
+    """Mean log-density of ``images`` (n, d) under Gaussians of ``width`` on ``samples`` (m, d).
 
     In nats per image.  Returns ``(mean, standard error)`` over the images.
     """

@@ -564,15 +564,17 @@ def load_training_data(dataset, batch_size, overfit=None):
                                   % (batch_size, n_train))
     return datasets, n_train // batch_size
 
+
 def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_epochs,
                    model_file, architecture, dataset, overfit=None, **loop_options):
     """Train ``network`` with early stopping; save each new best model; return a result dict.
 
     The loop's state is checkpointed to ``<model>.checkpoint.npz`` (see
-    :mod:`dltutorials.support.checkpoints`).  The best parameters go to ``model_file`` in the run's output folder,
-    with ``architecture`` (the keyword arguments that rebuild ``network``)
-    and the scores; at the end they are put back into ``network``, so the
-    returned model is the best one, not the last.  With plots on, the
+    :mod:`dltutorials.support.checkpoints`).  The best parameters go to
+    ``model_file`` in the run's output folder, with ``architecture`` (the
+    keyword arguments that rebuild ``network``) and the scores; at the end
+    they are put back into ``network``, so the returned model is the best
+    one, not the last.  With plots on, the
     learning curve goes beside it as ``<model>_curve.png``.
 
     With ``overfit`` (see :func:`load_training_data`) no model file and no
