@@ -616,6 +616,7 @@ def train_and_save(network, train_fn, validate_fn, test_fn, n_train_batches, n_e
     return dict(result.as_dict(), model_file=str(model_file) if best_values else None,
                 plot_file=str(plot_file) if plot_file else None, model=Model(network))
 
+
 def report_overfit(result, n_examples):
     """Say whether training on ``n_examples`` drove their error to 0, and what else to suspect."""
     if result.best_validation_error == 0:
