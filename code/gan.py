@@ -30,7 +30,9 @@ softplus functions of it (stable for any :math:`l`):
 
 - ``gan``, fully connected, Goodfellow et al.'s for MNIST: G has two
   layers of 1200 rectified units and a sigmoid layer of 784 pixels; D two
-  maxout layers of 240 units (5 pieces each), with dropout.
+  maxout layers of 240 units (5 pieces each), with dropout.  Trained with
+  Adam, G's drawings all collapsed to one shape here until its hidden layers
+  were batch-normalized (as the later DCGAN rules say), which they are.
 - ``dcgan``, convolutional, after Radford et al.'s rules (2016): no
   pooling (D halves the size with strided convolutions, G doubles it with
   transposed ones), batch normalization in both (not on G's output nor D's
@@ -119,7 +121,10 @@ class Generator(object):
             sizes = [n_noise, 1200, 1200, SIDE * SIDE]
             self.layers = [(weights(rng, (n_in, n_out), 'G_W%d' % k), zeros(n_out, 'G_b%d' % k))
                            for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
-            self.norms = []
+            # Batch normalization of the hidden layers (Radford et al.'s rule,
+            # later than the paper): without it the drawings collapsed to one
+            # shape here, whatever the initial weights.
+            self.norms = [BatchNorm(1200), BatchNorm(1200)]
         else:
             wide = 2 * n_maps
             self.layers = [(weights(rng, (n_noise, wide * 7 * 7), 'G_W0'),
@@ -137,7 +142,10 @@ class Generator(object):
     def __call__(self, noise, training):
         if self.architecture == 'gan':
             (W0, b0), (W1, b1), (W2, b2) = self.layers
-            hidden = relu(T.dot(relu(T.dot(noise, W0) + b0), W1) + b1)
+            norm0, norm1 = self.norms
+            hidden = relu(norm0(T.dot(noise, W0) + b0, training))
+            hidden = relu(norm1(T.dot(hidden, W1) + b1, training))
+            self.updates = {**norm0.updates, **norm1.updates}
             return T.nnet.sigmoid(T.dot(hidden, W2) + b2)
         (W0, b0), (W1, b1), (W2, b2) = self.layers
         norm0, norm1 = self.norms
