@@ -185,3 +185,15 @@ def test_evaluate_prints_the_measures_beside_the_bad_generators(classifier_file,
     assert [line.split('  ')[0] for line in lines] == [
         'GAN(gan, n_noise=10)', 'uniform noise', 'the training mean', 'one training image',
         'training images (the floor)']
+
+
+def test_a_loaded_gan_draws_and_refuses_to_predict_in_one_line(tmp_path):
+    from dltutorials.support.errors import ModelFileError
+    make_gan_file(tmp_path / 'gan.npz')
+    model = load_model(tmp_path / 'gan.npz')
+    assert model.sample(3).shape == (3, 784)
+    with pytest.raises(ModelFileError, match=r'^GAN\(gan, n_noise=10\) draws images and neither '
+                                             r'classifies nor reconstructs them: use sample\(n\)$'):
+        model.predict(numpy.zeros((2, 784)))
+    with pytest.raises(ModelFileError, match='draws images'):
+        model.evaluate(SAMPLE)

@@ -114,6 +114,7 @@ INTERRUPTED = {
     'rbm': RUNS['rbm'][1],
     'DBN': RUNS['DBN pre-training'][1],
     'lstm': RUNS['lstm'][1],
+    'gan': RUNS['gan'][1],
 }
 FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'logistic_cg': 'logistic_cg.checkpoint.npz',
@@ -123,7 +124,8 @@ FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'SdA': 'SdA_pretrained.checkpoint.npz',
                     'rbm': 'rbm.checkpoint.npz',
                     'DBN': 'DBN_pretrained.checkpoint.npz',
-                    'lstm': 'lstm_model.checkpoint.npz'}
+                    'lstm': 'lstm_model.checkpoint.npz',
+                    'gan': 'gan.checkpoint.npz'}
 
 
 @pytest.mark.parametrize('script', sorted(INTERRUPTED))

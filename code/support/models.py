@@ -154,7 +154,13 @@ class Model(object):
     def __repr__(self):
         return 'Model(%r%s)' % (self.network, ', path=%r' % str(self.path) if self.path else '')
 
+    def _refuse_generator(self):
+        if not self.is_classifier and not hasattr(self.network, 'get_hidden_values'):
+            raise ModelFileError('%r draws images and neither classifies nor reconstructs them: '
+                                 'use sample(n)' % self.network)
+
     def _compiled(self):
+        self._refuse_generator()
         if self._predict_batch is None:
             from dltutorials.support.engine import theano
 
@@ -194,6 +200,7 @@ class Model(object):
         """
         from dltutorials.support.datasets import N_CLASSES, load_arrays
 
+        self._refuse_generator()
         test_x, test_y = load_arrays(dataset)[2]
         if not self.is_classifier:
             from dltutorials.support.engine import theano
