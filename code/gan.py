@@ -31,8 +31,9 @@ softplus functions of it (stable for any :math:`l`):
 - ``gan``, fully connected, Goodfellow et al.'s for MNIST: G has two
   layers of 1200 rectified units and a sigmoid layer of 784 pixels; D two
   maxout layers of 240 units (5 pieces each), with dropout.  Trained with
-  Adam, G's drawings all collapsed to one shape here until its hidden layers
-  were batch-normalized (as the later DCGAN rules say), which they are.
+  Adam, G's drawings collapsed to one or two shapes at a time here until
+  its hidden layers were batch-normalized (as the later DCGAN rules say),
+  which they are.
 - ``dcgan``, convolutional, after Radford et al.'s rules (2016): no
   pooling (D halves the size with strided convolutions, G doubles it with
   transposed ones), batch normalization in both (not on G's output nor D's
@@ -123,7 +124,7 @@ class Generator(object):
                            for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
             # Batch normalization of the hidden layers (Radford et al.'s rule,
             # later than the paper): without it the drawings collapsed to one
-            # shape here, whatever the initial weights.
+            # or two shapes at a time here, or the discriminator won outright.
             self.norms = [BatchNorm(1200), BatchNorm(1200)]
         else:
             wide = 2 * n_maps
