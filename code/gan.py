@@ -668,7 +668,7 @@ def evaluate_gan(model_file, dataset, classifier, seed=1234):
           % (model_file, judge.n_samples, len(test_images), dataset, classifier))
     for name, images in candidates.items():
         results[name] = judge.judge(images.astype(theano.config.floatX))
-        print('%-28s %s' % (name, describe_measures(results[name])))
+        print('%-*s  %s' % (max(map(len, candidates)), name, describe_measures(results[name])))
     return results
 
 
