@@ -85,7 +85,7 @@ from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.engine_setup import convolution_openmp
 from dltutorials.support.errors import HyperparameterError, ModelFileError
 from dltutorials.support.runs import (current_run, entry_point, epochs, output_path, run_options,
-                                      stop_requests, tutorial_logger)
+                                      save_samples, stop_requests, tutorial_logger)
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import (MRG_RandomStreams, T, conv2d, conv2d_grad_wrt_inputs,
@@ -141,23 +141,22 @@ class Generator(object):
         self.updates = {}
 
     def __call__(self, noise, training):
-        if self.architecture == 'gan':
-            (W0, b0), (W1, b1), (W2, b2) = self.layers
-            norm0, norm1 = self.norms
-            hidden = relu(norm0(T.dot(noise, W0) + b0, training))
-            hidden = relu(norm1(T.dot(hidden, W1) + b1, training))
-            self.updates = {**norm0.updates, **norm1.updates}
-            return T.nnet.sigmoid(T.dot(hidden, W2) + b2)
         (W0, b0), (W1, b1), (W2, b2) = self.layers
         norm0, norm1 = self.norms
-        maps = relu(norm0(T.dot(noise, W0) + b0, training)).reshape(
-            (noise.shape[0], 2 * self.n_maps, 7, 7))
-        maps = relu(norm1(upsample(maps, W1, self.n_maps) + b1.dimshuffle('x', 0, 'x', 'x'),
-                          training))
-        images = T.tanh(upsample(maps, W2, 1) + b2.dimshuffle('x', 0, 'x', 'x'))
+        if self.architecture == 'gan':
+            hidden = relu(norm0(T.dot(noise, W0) + b0, training))
+            hidden = relu(norm1(T.dot(hidden, W1) + b1, training))
+            images = T.nnet.sigmoid(T.dot(hidden, W2) + b2)
+        else:
+            maps = relu(norm0(T.dot(noise, W0) + b0, training)).reshape(
+                (noise.shape[0], 2 * self.n_maps, 7, 7))
+            maps = relu(norm1(upsample(maps, W1, self.n_maps) + b1.dimshuffle('x', 0, 'x', 'x'),
+                              training))
+            # tanh's (-1, 1) to pixels in (0, 1).
+            tanh = T.tanh(upsample(maps, W2, 1) + b2.dimshuffle('x', 0, 'x', 'x'))
+            images = ((tanh + 1) / 2).flatten(2)
         self.updates = {**norm0.updates, **norm1.updates}
-        # tanh's (-1, 1) to pixels in (0, 1).
-        return ((images + 1) / 2).flatten(2)
+        return images
 
     def __repr__(self):
         return 'Generator(%s, n_noise=%d%s)' % (
@@ -248,12 +247,15 @@ class GAN(object):
         self.statistics = self.generator.statistics + self.discriminator.statistics
         self._draw = None
 
-    def sample(self, n, seed=1234):
-        """``n`` images (n, 784), pixels in [0, 1], drawn from the noise of ``seed``."""
+    def draw(self, noise):
+        """The images (n, 784), pixels in [0, 1], of ``noise`` (n, n_noise), a numpy array."""
         if self._draw is None:
             self._draw = theano.function([self.input], self.output)
-        noise = numpy.random.RandomState(seed).normal(size=(n, self.n_noise))
-        return self._draw(noise.astype(theano.config.floatX))
+        return self._draw(numpy.asarray(noise, dtype=theano.config.floatX))
+
+    def sample(self, n, seed=1234):
+        """``n`` images (n, 784), pixels in [0, 1], drawn from the noise of ``seed``."""
+        return self.draw(numpy.random.RandomState(seed).normal(size=(n, self.n_noise)))
 
     def __repr__(self):
         return 'GAN(%s, n_noise=%d%s)' % (
@@ -455,9 +457,6 @@ def collapse_warning(measures):
     return None
 
 
-def model_file_name(arguments):
-    return arguments['saveto']
-
 
 @entry_point(architecture=checks.Choice(ARCHITECTURES), n_epochs=checks.positive_int,
              batch_size=checks.positive_int, learning_rate=checks.positive,
@@ -510,8 +509,8 @@ def train_gan(dataset='mnist.pkl.gz', architecture='dcgan', n_epochs=25, batch_s
     datasets, n_train_batches = load_training_data(dataset, batch_size)
     judge = None
     if classifier is not None:
-        judge = DrawingJudge(classifier, shared_values(datasets[2][0]),
-                             shared_values(datasets[1][0]))
+        judge = DrawingJudge(classifier, datasets[2][0].get_value(borrow=True),
+                             datasets[1][0].get_value(borrow=True))
         logger.info('measuring the drawings with the classifier %s', classifier)
     rng = numpy.random.RandomState(seed)
     architecture_arguments = dict(architecture=architecture, n_noise=n_noise, n_maps=n_maps)
@@ -521,13 +520,10 @@ def train_gan(dataset='mnist.pkl.gz', architecture='dcgan', n_epochs=25, batch_s
     model_file = output_path(saveto)
     checkpoint = checkpoint_for(functions, model_file.stem)
     fixed_noise = numpy.random.RandomState([seed, 1]).normal(size=(100, n_noise))
-    draw = theano.function([gan.input], gan.output)
-    grids = []
 
     def end_epoch(epoch):
-        drawings = draw(fixed_noise.astype(theano.config.floatX))
-        grids.append(save_drawings(drawings.reshape(10, 10, -1),
-                                   '%s_epoch_%03d.png' % (model_file.stem, epoch)))
+        save_samples(gan.draw(fixed_noise).reshape(10, 10, -1),
+                     '%s_epoch_%03d.png' % (model_file.stem, epoch))
         measures = {}
         if judge is not None:
             measures = judge.judge_generator(gan)
@@ -548,7 +544,7 @@ def train_gan(dataset='mnist.pkl.gz', architecture='dcgan', n_epochs=25, batch_s
     if history:
         logger.info('%r saved to %s', gan, model_file)
         save_progress(model_file.stem, len(history))
-        save_drawings(interpolate(gan), '%s_interpolation.png' % model_file.stem)
+        save_samples(interpolate(gan), '%s_interpolation.png' % model_file.stem)
         if current_run().plot:
             from dltutorials.support.plotting import plot_gan_curves
             plot_gan_curves(history, model_file.with_name(model_file.stem + '_curves.png'),
@@ -557,18 +553,6 @@ def train_gan(dataset='mnist.pkl.gz', architecture='dcgan', n_epochs=25, batch_s
                 model_file=str(model_file) if history else None, model=Model(gan))
 
 
-def shared_values(data):
-    """The array a shared variable holds (the loader's splits are shared)."""
-    return data.get_value(borrow=True) if hasattr(data, 'get_value') else numpy.asarray(data)
-
-
-def save_drawings(images, name):
-    """Draw ``images`` (rows, columns, 784) as one grid into ``name`` in the output folder.
-
-    Returns the path, or None when plots are off.
-    """
-    from dltutorials.support.runs import save_samples
-    return save_samples(images, name)
 
 
 def save_progress(stem, n_epochs):
@@ -600,8 +584,7 @@ def interpolate(gan, n_pairs=8, n_steps=10, seed=99):
     start, end = rng.normal(size=(2, n_pairs, 1, gan.n_noise))
     fractions = numpy.linspace(0, 1, n_steps)[None, :, None]
     noise = ((1 - fractions) * start + fractions * end).reshape(n_pairs * n_steps, gan.n_noise)
-    draw = theano.function([gan.input], gan.output)
-    return draw(noise.astype(theano.config.floatX)).reshape(n_pairs, n_steps, -1)
+    return gan.draw(noise).reshape(n_pairs, n_steps, -1)
 
 
 def load_gan(model_file):
