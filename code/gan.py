@@ -415,11 +415,10 @@ class DrawingJudge(object):
         self.validation_images = numpy.asarray(validation_images)[:n_parzen]
         self.test_statistics = feature_statistics(self.features(self.test_images)[0])
 
-    def features(self, images, batch_size=1000):
-        """(features (n, 500), class probabilities (n, 10)) of ``images``."""
-        parts = [self.classify(images[i:i + batch_size]) for i in range(0, len(images),
-                                                                       batch_size)]
-        return numpy.concatenate([p[0] for p in parts]), numpy.concatenate([p[1] for p in parts])
+    def features(self, images):
+        """[features (n, 500), class probabilities (n, 10)] of ``images``."""
+        from dltutorials.support.models import in_batches
+        return in_batches(self.classify, images)
 
     def judge(self, images):
         """The measures of ``images`` (n, 784), pixels in [0, 1], as a dict."""

@@ -179,7 +179,7 @@ class Model(object):
         per image, as ``load_arrays`` gives them), or image file paths (read
         by :func:`~dltutorials.support.datasets.read_images`).
         """
-        return _in_batches(self._compiled(), as_images(images))
+        return in_batches(self._compiled(), as_images(images))
 
     def sample(self, n, seed=1234):
         """``n`` images (n, 784), pixels in [0, 1], drawn by a generative model (a GAN).
@@ -214,7 +214,7 @@ class Model(object):
             a = self.network.get_reconstruction_activation(self.network.get_hidden_values(x))
             reconstruction_cost = theano.function(
                 [x], T.sum(T.nnet.softplus(a) - x * a, axis=1))
-            cost = _in_batches(reconstruction_cost, as_images(test_x))
+            cost = in_batches(reconstruction_cost, as_images(test_x))
             return dict(reconstruction_cost=float(cost.astype(numpy.float64).mean()),
                         n_examples=len(test_x))
         predicted = self.predict(test_x)
@@ -224,9 +224,13 @@ class Model(object):
                     n_examples=len(test_x))
 
 
-def _in_batches(function, images):
-    """``function(images)``, called on at most PREDICTION_BATCH_SIZE images at a time."""
-    if not len(images):
-        return function(images)
-    return numpy.concatenate([function(images[start:start + PREDICTION_BATCH_SIZE])
-                              for start in range(0, len(images), PREDICTION_BATCH_SIZE)])
+def in_batches(function, images):
+    """``function(images)``, called on at most PREDICTION_BATCH_SIZE images at a time.
+
+    A function of several outputs gives the list of each output over all the images.
+    """
+    parts = [function(images[start:start + PREDICTION_BATCH_SIZE])
+             for start in range(0, max(len(images), 1), PREDICTION_BATCH_SIZE)]
+    if isinstance(parts[0], list):
+        return [numpy.concatenate(output) for output in zip(*parts)]
+    return numpy.concatenate(parts)
