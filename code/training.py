@@ -27,8 +27,9 @@ import dataclasses
 import math
 import time
 from collections import OrderedDict
-
 from pathlib import Path
+
+import numpy
 
 from dltutorials.data_loading import (load_data, minibatch_givens, n_examples, shared_dataset,
                                       shared_storage)
@@ -402,6 +403,9 @@ class PretrainingResult:
     costs: list                # per layer trained: the mean cost of each epoch
     seconds: list              # per layer trained
     stopped_by: str = 'n_epochs'   # or 'interrupted'
+    # Per layer trained, per epoch: the means of the values the function
+    # returned after its cost (none for a function that returns its cost alone).
+    monitors: list = dataclasses.field(default_factory=list)
 
     @property
     def interrupted(self):
@@ -420,6 +424,7 @@ class PretrainingState:
     epoch: int = 1             # its epoch in progress, 1-based
     minibatch: int = 0         # the next minibatch of that epoch
     total: float = 0.0         # the sum of the epoch's costs so far
+    monitor_totals: list = dataclasses.field(default_factory=list)   # and of its monitors
     first_cost: float = None   # the layer's first cost: the yardstick of divergence
     finished: bool = False
 
@@ -434,7 +439,8 @@ class PretrainingState:
 
 
 def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_arguments=None,
-                    labels=None, checkpoint=None, on_epoch_end=None, clock=time.perf_counter):
+                    labels=None, checkpoint=None, on_epoch_end=None, monitor_names=(),
+                    clock=time.perf_counter):
     """Greedy layer-wise training: each layer in turn, ``pretraining_epochs`` epochs each.
 
     Parameters
@@ -442,8 +448,9 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
     pretraining_fns : list of functions (index, keyword arguments) -> float
         ``pretraining_fns[k]`` trains layer ``k`` on training minibatch
         ``index`` and returns its cost (for an autoencoder, the reconstruction
-        cost); layer ``k`` sees the data through the layers below it, which
-        stay fixed while it trains.
+        cost), or a list: the cost, then values to watch (see
+        ``monitor_names``); layer ``k`` sees the data through the layers
+        below it, which stay fixed while it trains.
     n_train_batches : int
         minibatches per epoch.
     pretraining_epochs : int
@@ -459,10 +466,13 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         it holds, if any (see :mod:`dltutorials.support.checkpoints`).
     on_epoch_end : function (layer, epoch), optional
         called after each epoch that ran to its end (to draw filters ...).
+    monitor_names : sequence of str
+        the names the log gives the values returned after the cost; each
+        is averaged over the epoch, as the cost is.
 
     Returns
     -------
-    PretrainingResult: the mean cost of every epoch of every layer trained.
+    PretrainingResult: the mean cost (and monitors) of every epoch of every layer trained.
     A cost that is not finite or explodes raises DivergenceError (see
     :func:`check_cost`).  A Ctrl-C ends pre-training after the current
     minibatch with ``stopped_by='interrupted'``, the state saved; what the
@@ -495,25 +505,36 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
                                               labels[layer])
                 if len(result.costs) == layer:
                     result.costs.append([])
+                    result.monitors.append([])
                     result.seconds.append(0.0)
                 start = clock() - result.seconds[layer]
                 while state.epoch <= pretraining_epochs:
                     epoch = state.epoch
                     for batch_index in range(state.minibatch, n_train_batches):
-                        cost = float(train_fn(batch_index, **arguments))
+                        cost, *monitors = numpy.ravel(train_fn(batch_index, **arguments))
+                        cost = float(cost)
                         if state.first_cost is None:
                             state.first_cost = cost
                         check_cost(cost, state.first_cost, epoch, batch_index,
                                    n_train_batches, label)
                         state.total += cost
+                        state.monitor_totals = [
+                            total + float(value) for total, value in zip(
+                                state.monitor_totals or [0.0] * len(monitors), monitors)]
                         state.minibatch = batch_index + 1
                         if stop.requested:
                             break
                     else:           # the epoch ran to its end
                         result.costs[layer].append(state.total / n_train_batches)
-                        logger.info('%s, epoch %d, cost %.4f (%.1f s)', label, epoch,
-                                    result.costs[layer][-1], clock() - start)
+                        result.monitors[layer].append(
+                            [total / n_train_batches for total in state.monitor_totals])
+                        logger.info('%s, epoch %d, cost %.4f%s (%.1f s)', label, epoch,
+                                    result.costs[layer][-1], ''.join(
+                                        ', %s %.4f' % named for named in zip(
+                                            monitor_names, result.monitors[layer][-1])),
+                                    clock() - start)
                         state.epoch, state.minibatch, state.total = epoch + 1, 0, 0.0
+                        state.monitor_totals = []
                         if on_epoch_end is not None:
                             on_epoch_end(layer, epoch)
                     result.seconds[layer] = clock() - start

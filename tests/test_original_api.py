@@ -97,3 +97,55 @@ def test_the_calls_of_the_original_dbn_run_against_our_modules(tmp_path, tiny_pk
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'the original DBN calls ran' in done.stdout
+
+
+# The original cA.py's training, as its test_cA wrote it (its cA built on a
+# symbolic x with n_batchsize, the minibatch slice in givens, L_rec and
+# L_jacob returned), then its test_cA called as a user calls it.
+ORIGINAL_CA_CALLS = '''
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy
+import theano
+import theano.tensor as T
+from logistic_sgd import load_data
+from utils import tile_raster_images
+from cA import cA
+import cA as cA_module
+
+batch_size = 50
+train_set_x = load_data(sys.argv[2])[0][0]
+n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+index = T.lscalar()
+x = T.matrix('x')
+ca = cA(numpy_rng=numpy.random.RandomState(123), input=x, n_visible=28 * 28, n_hidden=50,
+        n_batchsize=batch_size)
+cost, updates = ca.get_cost_updates(contraction_level=0.1, learning_rate=0.01)
+train_ca = theano.function([index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+                           givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+epochs = []
+for epoch in range(3):
+    c_array = numpy.vstack([train_ca(batch_index) for batch_index in range(n_train_batches)])
+    epochs.append(numpy.mean(c_array[:, 0]))
+    print('Training epoch %d, reconstruction cost ' % epoch, epochs[-1],
+          ' jacobian norm ', numpy.mean(numpy.sqrt(c_array[:, 1])))
+assert epochs[-1] < epochs[0], epochs
+tile_raster_images(X=ca.W.get_value(borrow=True).T, img_shape=(28, 28), tile_shape=(10, 10),
+                   tile_spacing=(1, 1))
+result = cA_module.test_cA(training_epochs=1, batch_size=300, dataset=sys.argv[2])
+assert len(result['costs']) == 1
+print('the original cA calls ran')
+'''
+
+
+@pytest.mark.skipif(ENGINE != 'theano', reason='the original cA.py imports theano, which does '
+                    'not install on Python 3.12+')
+def test_the_calls_of_the_original_cA_run_against_our_modules(tmp_path):
+    done = subprocess.run([sys.executable, '-c', ORIGINAL_CA_CALLS, str(REPO / 'code'),
+                           str(REPO / 'data' / 'mnist_sample.pkl.gz')], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'the original cA calls ran' in done.stdout
+    assert done.stdout.count('jacobian norm') == 3
+    assert (tmp_path / 'cA_plots' / 'cA.npz').exists()
+    assert (tmp_path / 'cA_plots' / 'cae_filters.png').exists()

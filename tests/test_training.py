@@ -168,6 +168,18 @@ def test_pretraining_trains_each_layer_in_turn_and_averages_each_epoch(caplog):
     assert 'Pre-training layer 1, epoch 2, cost 5.0000' in caplog.text
 
 
+def test_values_returned_after_the_cost_are_averaged_over_the_epoch_and_logged(caplog):
+    # [cost, reconstruction, norm] per minibatch, as the contractive autoencoder's.
+    layer = ScriptedLayer([[4.0, 3.0, 1.0], [2.0, 1.0, 3.0], [3.0, 2.5, 0.5], [1.0, 0.5, 0.5]])
+    with caplog.at_level(logging.INFO, logger='dltutorials'):
+        result = pretrain_layers([layer], n_train_batches=2, pretraining_epochs=2,
+                                 monitor_names=('reconstruction', 'norm'))
+    assert result.costs == [[3.0, 2.0]]
+    assert result.monitors == [[[2.0, 2.0], [1.5, 0.5]]]    # every minibatch, not the first
+    assert 'epoch 2, cost 2.0000, reconstruction 1.5000, norm 0.5000 (' in caplog.text
+    assert pretrain_layers([ScriptedLayer([1.0, 3.0])], 2, 1).monitors == [[[]]]
+
+
 def test_zero_pretraining_epochs_trains_nothing():
     layer = ScriptedLayer([])
     assert pretrain_layers([layer], 3, 0).costs == [] and layer.calls == []
@@ -337,8 +349,9 @@ def test_ctrl_c_stops_after_the_minibatch_saves_where_and_resumes_to_the_same_re
 
 def test_pretraining_resumed_from_any_checkpoint_ends_as_the_whole_run():
     def layers(world):
+        # The upper layer returns a value to watch after its cost.
         return [lambda index, **kw: world.train(index),
-                lambda index, **kw: 10 + world.train(index)]
+                lambda index, **kw: [10 + world.train(index), index * 0.5]]
 
     world = World()
     whole = pretrain_layers(layers(world), 3, 2)
@@ -346,16 +359,21 @@ def test_pretraining_resumed_from_any_checkpoint_ends_as_the_whole_run():
     stopped = MemoryCheckpoint(world)
     assert pretrain_layers(layers(world), 3, 2, checkpoint=stopped).interrupted
     assert (stopped.saves[-1][0]['epoch'], stopped.saves[-1][0]['minibatch']) == (2, 1)
+    world = World(interrupt_at=8)            # layer 1, epoch 1, minibatch 2 of 3
+    stopped_upper = MemoryCheckpoint(world)
+    assert pretrain_layers(layers(world), 3, 2, checkpoint=stopped_upper).interrupted
+    assert stopped_upper.saves[-1][0]['monitor_totals'] == [0.5]     # minibatches 0 and 1
     world = World()
     checkpoint = MemoryCheckpoint(world)
     pretrain_layers(layers(world), 3, 2, checkpoint=checkpoint)
     # Two layers x two epochs, and the end.
     assert len(checkpoint.saves) == 5 and checkpoint.saves[-1][0]['finished']
-    for saved in checkpoint.saves + stopped.saves[-1:]:
+    for saved in checkpoint.saves + stopped.saves[-1:] + stopped_upper.saves[-1:]:
         world = World()
         resumed = pretrain_layers(layers(world), 3, 2,
                                   checkpoint=MemoryCheckpoint(world, saved))
         assert resumed.costs == whole.costs and resumed.stopped_by == 'n_epochs'
+        assert resumed.monitors == whole.monitors == [[[], []], [[0.5], [0.5]]]
 
 
 def test_ctrl_c_while_the_epochs_checkpoint_is_written_stops_there():

@@ -27,6 +27,7 @@ MODEL_MODULES = {
     'MLP': 'dltutorials.mlp',
     'LeNet5': 'dltutorials.convolutional_mlp',
     'dA': 'dltutorials.dA',
+    'cA': 'dltutorials.cA',
     'SdA': 'dltutorials.SdA',
     'RBM': 'dltutorials.rbm',
     'DBN': 'dltutorials.DBN',
