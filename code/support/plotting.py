@@ -146,3 +146,44 @@ def plot_gan_curves(history, path, title=''):
         each.grid(alpha=0.3)
     figure.suptitle(title)
     return save_figure(figure, path, 'loss curves')
+
+
+def plot_hmc_chains(samples, history, burnin, path, title='', coordinates=None):
+    """Write HMC's traces and its adaptation to ``path``.
+
+    Left: two coordinates of every chain by draw (``samples``: kept draws,
+    (n_draws, n_chains, dim); ``coordinates``: {name: index}, default the
+    first two).  Right: the step size and the
+    average acceptance rate after every draw (``history``, burn-in
+    included; a dotted line where burn-in ends).  Returns the path.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4))
+    traces, adaptation = figure.subplots(1, 2)
+    if coordinates is None:
+        coordinates = {'x[%d]' % k: k for k in range(min(2, samples.shape[2]))}
+    for (name, coordinate), style in zip(coordinates.items(), ('-', ':')):
+        for chain in range(samples.shape[1]):
+            traces.plot(samples[:, chain, coordinate], style, linewidth=0.6,
+                        label='%s, chain %d' % (name, chain))
+    traces.set_xlabel('draw (after burn-in)')
+    traces.set_ylabel('value')
+    traces.legend(fontsize='small', ncol=2)
+    draws = numpy.arange(1, len(history['stepsize']) + 1)
+    adaptation.plot(draws, history['stepsize'], label='step size')
+    adaptation.set_xlabel('draw')
+    adaptation.set_ylabel('step size')
+    rate = adaptation.twinx()
+    rate.plot(draws, history['acceptance'], color='tab:orange', linewidth=0.8,
+              label='average acceptance rate')
+    rate.set_ylabel('average acceptance rate')
+    rate.set_ylim(0, 1)
+    if burnin:
+        adaptation.axvline(burnin, color='grey', linestyle=':')
+    adaptation.legend(loc='lower left')
+    rate.legend(loc='lower right')
+    for axes in (traces, adaptation):
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    return save_figure(figure, path, 'HMC chains')
