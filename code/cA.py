@@ -98,11 +98,11 @@ class cA(dA):
         kept for its callers, unused: the size is read from the input.
     W, bhid, bvis : shared variables, optional
         weights (n_visible, n_hidden), hidden biases (n_hidden,) and
-        reconstruction biases (n_visible,), as for the :class:`~dltutorials.dA.dA`.
+        reconstruction biases (n_visible,), as for the dA.
 
     The attributes are the dA's: ``W``, ``b``, ``W_prime`` (= W.T),
-    ``b_prime``, ``x`` and ``params`` = [W, b, b_prime];
-    :meth:`get_cost_updates` adds ``L_rec`` and ``L_jacob``.
+    ``b_prime``, ``x`` and ``params`` = [W, b, b_prime]; and, once
+    ``get_cost_updates`` has run, ``L_rec`` and ``L_jacob``.
     """
 
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100, n_batchsize=1,
@@ -247,11 +247,14 @@ def measure_autoencoders(model_files, dataset='mnist.pkl.gz'):
             raise ModelFileError('%s holds a %s, not an autoencoder (a cA or a dA)'
                                  % (model_file, type(model.network).__name__))
         x = model.network.x
-        norms = theano.function([x], T.sqrt(squared_jacobian_norms(
-            model.network.get_hidden_values(x), model.network.W)))
+        # The clean images' reconstructions (no corruption): the dA's cost of x against x.
+        measure = theano.function([x], [
+            model.network.get_reconstruction_cost(x, x),
+            T.sqrt(squared_jacobian_norms(model.network.get_hidden_values(x), model.network.W))])
+        cross_entropies, norms = in_batches(measure, test_images)
         measures[str(model_file)] = dict(
-            reconstruction_cost=model.evaluate(dataset)['reconstruction_cost'],
-            jacobian_norm=float(in_batches(norms, test_images).astype(numpy.float64).mean()))
+            reconstruction_cost=float(cross_entropies.astype(numpy.float64).mean()),
+            jacobian_norm=float(norms.astype(numpy.float64).mean()))
         print('%-40s %15.2f %14.3f' % (model_file, measures[str(model_file)]['reconstruction_cost'],
                                       measures[str(model_file)]['jacobian_norm']))
     return measures

@@ -264,14 +264,18 @@ def sampler_on_nd_gaussian(sampler_cls, burnin, n_samples, dim=10):
     for _ in range(burnin):
         sampler.draw()
     sampler.samples = numpy.asarray([sampler.draw() for _ in range(n_samples)])
-    samples = sampler.samples.reshape(-1, dim)
-    logger.info('target mean: %s', numpy.array2string(sampler.mu, precision=3))
-    logger.info('empirical mean: %s', numpy.array2string(samples.mean(axis=0), precision=3))
-    logger.info('largest covariance difference: %.3f',
-                numpy.abs(numpy.cov(samples.T) - sampler.cov).max())
+    log_fit(sampler.samples, sampler.mu, sampler.cov)
     logger.info('final stepsize %.4f, final acceptance rate %.3f',
                 sampler.stepsize.get_value(), sampler.avg_acceptance_rate.get_value())
     return sampler
+
+
+def log_fit(samples, mu, cov):
+    """Log the target's mean beside the draws', and the largest covariance difference."""
+    samples = samples.reshape(-1, samples.shape[-1])
+    logger.info('target mean:    %s', numpy.array2string(mu, precision=3))
+    logger.info('empirical mean: %s', numpy.array2string(samples.mean(axis=0), precision=3))
+    logger.info('largest covariance difference: %.3f', numpy.abs(numpy.cov(samples.T) - cov).max())
 
 
 def logistic_posterior_energy(x, y, n_chains, n_in, n_out, prior_precision):
@@ -385,6 +389,7 @@ def sample_gaussian(dim, burnin, n_samples, seed):
     sampler = new_gaussian_sampler(functools.partial(HMC_sampler.new_from_shared_positions,
                                                      seed=seed), dim)
     samples, history = run_chains(sampler, burnin, n_samples)
+    log_fit(samples, sampler.mu, sampler.cov)
     errors = moment_errors(samples, sampler.mu, sampler.cov)
     logger.info('Gaussian (%d-D, %d chains): acceptance %.3f, step size %.4f; largest errors: '
                 'mean %.2f, covariance %.2f Monte Carlo standard errors (smallest effective '
@@ -441,13 +446,17 @@ def sample_logistic_posterior(dataset, n_examples, n_chains, burnin, n_samples, 
                   average_error=float(numpy.mean(average.argmax(axis=1) != test_y)),
                   single_error=float(numpy.mean(single)),
                   map_error=float(numpy.mean(probabilities(optimum.x).argmax(axis=1) != test_y)),
-                  n_test=len(test_y))
+                  n_test=len(test_y),
+                  bias_ess=[effective_sample_size(samples[:, :, n_in * n_out + k])
+                            for k in range(n_out)])
     logger.info('logistic regression on %d digits, %d chains x %d draws: acceptance %.3f, '
                 'step size %.4f; test error (%d digits): posterior average %.2f %%, single '
                 'draws %.2f %%, maximum a posteriori %.2f %%', n_examples, n_chains, n_samples,
                 history['acceptance'][-1], history['stepsize'][-1], len(test_y),
                 100 * result['average_error'], 100 * result['single_error'],
                 100 * result['map_error'])
+    logger.info('effective sample size of the %d biases: %.0f to %.0f of %d draws', n_out,
+                min(result['bias_ess']), max(result['bias_ess']), n_samples * n_chains)
     return result
 
 

@@ -439,8 +439,8 @@ class PretrainingState:
 
 
 def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_arguments=None,
-                    labels=None, checkpoint=None, on_epoch_end=None, monitor_names=(),
-                    clock=time.perf_counter):
+                    labels=None, checkpoint=None, on_epoch_start=None, on_epoch_end=None,
+                    monitor_names=(), clock=time.perf_counter):
     """Greedy layer-wise training: each layer in turn, ``pretraining_epochs`` epochs each.
 
     Parameters
@@ -464,6 +464,10 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
         saves the state (a :class:`PretrainingState`) with the parameters
         at the end of every epoch and when stopped; goes on from the state
         it holds, if any (see :mod:`dltutorials.support.checkpoints`).
+    on_epoch_start : function (layer, epoch), optional
+        called before each epoch's first minibatch, and before the rest of
+        an epoch resumed from a checkpoint (to draw the epoch's order of
+        the examples, the same again when resumed).
     on_epoch_end : function (layer, epoch), optional
         called after each epoch that ran to its end (to draw filters ...).
     monitor_names : sequence of str
@@ -510,6 +514,8 @@ def pretrain_layers(pretraining_fns, n_train_batches, pretraining_epochs, layer_
                 start = clock() - result.seconds[layer]
                 while state.epoch <= pretraining_epochs:
                     epoch = state.epoch
+                    if on_epoch_start is not None:
+                        on_epoch_start(layer, epoch)
                     for batch_index in range(state.minibatch, n_train_batches):
                         cost, *monitors = numpy.ravel(train_fn(batch_index, **arguments))
                         cost = float(cost)

@@ -180,6 +180,26 @@ def test_values_returned_after_the_cost_are_averaged_over_the_epoch_and_logged(c
     assert pretrain_layers([ScriptedLayer([1.0, 3.0])], 2, 1).monitors == [[[]]]
 
 
+def test_each_epoch_starts_with_its_hook_also_when_resumed_in_its_middle():
+    calls = []
+
+    def layers(world):
+        return [lambda index, **kw: world.train(index)]
+
+    def hook(layer, epoch):
+        calls.append((layer, epoch))
+
+    world = World(interrupt_at=4)            # epoch 2, minibatch 1 of 3
+    stopped = MemoryCheckpoint(world)
+    pretrain_layers(layers(world), 3, 3, checkpoint=stopped, on_epoch_start=hook)
+    assert calls == [(0, 1), (0, 2)]
+    calls.clear()
+    world = World()
+    pretrain_layers(layers(world), 3, 3, checkpoint=MemoryCheckpoint(world, stopped.saves[-1]),
+                    on_epoch_start=hook)
+    assert calls == [(0, 2), (0, 3)]
+
+
 def test_zero_pretraining_epochs_trains_nothing():
     layer = ScriptedLayer([])
     assert pretrain_layers([layer], 3, 0).costs == [] and layer.calls == []
