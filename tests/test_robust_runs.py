@@ -42,6 +42,10 @@ RUNS = {
                          'DBN_pretrained.checkpoint.npz', ['DBN_pretrained.npz', 'DBN.npz']),
     # The epoch's monitors (reconstruction, Jacobian norm) are state too.
     'cA': ('cA', ['--training-epochs', '3', '--n-hidden', '200'], 'cA.checkpoint.npz', ['cA.npz']),
+    # Each epoch's pairs and noise words are drawn again, the same, for a resumed epoch.
+    'word2vec': ('word2vec', ['--dataset', str(REPO / 'data' / 'tinyshakespeare_excerpt.txt'),
+                              '--n-epochs', '12', '--batch-size', '64'],
+                 'word2vec.checkpoint.npz', ['word2vec.npz', 'embeddings.txt']),
     # Checkpoints at every validation, in the middle of an epoch; dropout's stream is state too.
     'lstm': ('lstm', ['--max-epochs', '2', '--dim-proj', '16', '--batch-size', '50',
                       '--validFreq', '20', '--valid-batch-size', '500'],
@@ -113,6 +117,7 @@ INTERRUPTED = {
     'convolutional_mlp': RUNS['lenet'][1],
     'dA': ['--training-epochs', '3', '--n-hidden', '100'],
     'cA': RUNS['cA'][1],
+    'word2vec': RUNS['word2vec'][1],
     'SdA': RUNS['SdA fine-tuning'][1],
     'rbm': RUNS['rbm'][1],
     'DBN': RUNS['DBN pre-training'][1],
@@ -125,6 +130,7 @@ FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'convolutional_mlp': 'convolutional_mlp.checkpoint.npz',
                     'dA': 'dA_corruption_0.checkpoint.npz',
                     'cA': 'cA.checkpoint.npz',
+                    'word2vec': 'word2vec.checkpoint.npz',
                     'SdA': 'SdA_pretrained.checkpoint.npz',
                     'rbm': 'rbm.checkpoint.npz',
                     'DBN': 'DBN_pretrained.checkpoint.npz',

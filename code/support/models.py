@@ -34,6 +34,7 @@ MODEL_MODULES = {
     'SequenceClassifier': 'dltutorials.lstm',
     'CharLanguageModel': 'dltutorials.char_rnn',
     'GAN': 'dltutorials.gan',
+    'SkipGram': 'dltutorials.word2vec',
 }
 
 #: Examples per call of the compiled prediction function.

@@ -187,3 +187,18 @@ def plot_hmc_chains(samples, history, burnin, path, title='', coordinates=None):
         axes.grid(alpha=0.3)
     figure.suptitle(title)
     return save_figure(figure, path, 'HMC chains')
+
+
+def plot_word_map(words, points, path, title=''):
+    """Write ``words`` placed at ``points`` ((n, 2): a projection of their vectors) to ``path``."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(14, 14))
+    axes = figure.subplots()
+    axes.scatter(points[:, 0], points[:, 1], s=4, color='tab:blue')
+    for word, (x, y) in zip(words, points):
+        axes.annotate(word, (x, y), fontsize=8, xytext=(2, 2), textcoords='offset points')
+    axes.set_xlabel('first principal component')
+    axes.set_ylabel('second principal component')
+    axes.set_title(title or 'the %d most frequent words' % len(words))
+    return save_figure(figure, path, 'word map')
