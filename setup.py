@@ -24,6 +24,9 @@ else:
         'pytensor>=3.0.7,<4; python_version >= "3.12"',
     ]
 
+MUSIC_REQUIRES = ['music21<10; python_version < "3.12"', 'music21; python_version >= "3.12"',
+                  'mido']
+
 setup(
     name='dltutorials',
     version='0.1.0',
@@ -42,9 +45,14 @@ setup(
         'scipy-openblas32>=0.3.27',
     ],
     extras_require={
+        # The RNN-RBM's music: music21's corpus holds Bach's chorales; mido
+        # reads and writes MIDI files.  music21 10 needs numpy >= 1.26, which
+        # Theano (Python 3.11 and older here) cannot take: 9.x there.
+        'music': MUSIC_REQUIRES,
         # nbclient and ipykernel run the quick-start notebook in the tests;
-        # pytest-xdist runs the test files on every core (pytest.ini).
-        'test': ['pytest', 'pytest-xdist', 'nbclient', 'nbformat', 'ipykernel'],
+        # pytest-xdist runs the test files on every core (pytest.ini); the
+        # RNN-RBM's tests read the chorales and write MIDI files.
+        'test': ['pytest', 'pytest-xdist', 'nbclient', 'nbformat', 'ipykernel'] + MUSIC_REQUIRES,
         # furo: a theme whose column holds the code's lines; the MathJax
         # copied into the pages renders the math offline.
         'doc': ['sphinx', 'furo', 'sphinx-mathjax-offline'],

@@ -35,6 +35,7 @@ MODEL_MODULES = {
     'CharLanguageModel': 'dltutorials.char_rnn',
     'GAN': 'dltutorials.gan',
     'SkipGram': 'dltutorials.word2vec',
+    'RnnRbm': 'dltutorials.rnnrbm',
 }
 
 #: Examples per call of the compiled prediction function.

@@ -202,3 +202,18 @@ def plot_word_map(words, points, path, title=''):
     axes.set_ylabel('second principal component')
     axes.set_title(title or 'the %d most frequent words' % len(words))
     return save_figure(figure, path, 'word map')
+
+
+def plot_piano_roll(piano_roll, r, dt, path, title=''):
+    """Write ``piano_roll`` (n_steps, r[1] - r[0]) as a picture: time across, pitch up."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4))
+    axes = figure.subplots()
+    axes.imshow(numpy.asarray(piano_roll).T, origin='lower', aspect='auto',
+                interpolation='nearest', cmap='gray_r',
+                extent=(0, dt * len(piano_roll), r[0], r[1]))
+    axes.set_xlabel('time (s, %g s per step)' % dt)
+    axes.set_ylabel('MIDI note number')
+    axes.set_title(title)
+    return save_figure(figure, path, 'piano roll')
