@@ -598,6 +598,180 @@ def torch_gan(architecture):
     return build
 
 
+# ---------------------------------------------------------------- the rest of the catalogue
+
+def theano_cA(x_value, y_value, batch_size):
+    """The cA of cA.py: 784 -> 500, contraction level 0.1, learning rate 0.01."""
+    from dltutorials.cA import build_cA_function, cA
+
+    def build(datasets, batch_size, learning_rate):
+        model = cA(numpy.random.RandomState(123), n_visible=N_IN, n_hidden=500)
+        return build_cA_function(model, datasets[0][0], batch_size, 0.1, learning_rate)
+    return theano_epoch(build, x_value, y_value, batch_size, 0.01)
+
+
+def torch_cA(x_value, y_value, batch_size):
+    """The same cA in PyTorch: the cross-entropy and the closed-form Jacobian penalty."""
+    import torch
+    from torch import nn
+
+    class Contractive(nn.Module):
+        def __init__(self):
+            super().__init__()
+            bound = 4 * numpy.sqrt(6.0 / (N_IN + 500))
+            self.W = nn.Parameter(torch.empty(N_IN, 500).uniform_(-bound, bound))
+            self.b = nn.Parameter(torch.zeros(500))
+            self.b_prime = nn.Parameter(torch.zeros(N_IN))
+
+        def cost(self, x):
+            hidden = torch.sigmoid(x @ self.W + self.b)
+            logits = hidden @ self.W.t() + self.b_prime
+            reconstruction = nn.functional.binary_cross_entropy_with_logits(
+                logits, x, reduction='sum') / x.shape[0]
+            jacobian = ((hidden * (1 - hidden)) ** 2 @ (self.W ** 2).sum(0)).mean()
+            return reconstruction + 0.1 * jacobian
+    return torch_epoch(Contractive(), x_value, y_value, batch_size, 0.01,
+                       cost=lambda model, x, y: model.cost(x))
+
+
+#: HMC: draws per timed 'epoch', chains, leapfrog steps (hmc.py's logistic posterior).
+HMC_DRAWS, HMC_CHAINS, HMC_STEPS = 20, 4, 20
+
+
+def theano_hmc(x_value, y_value, batch_size):
+    """hmc.py's sampler on the logistic posterior of ``batch_size`` examples: HMC_DRAWS draws."""
+    from dltutorials.hmc import HMC_sampler, logistic_posterior_energy
+    with change_flags(floatX=str(x_value.dtype)):
+        x = theano.shared(x_value[:batch_size])
+        y = theano.shared(y_value[:batch_size])
+        energy = logistic_posterior_energy(x, y, HMC_CHAINS, N_IN, N_OUT, 1.0)
+        positions = theano.shared(numpy.random.RandomState(0).normal(
+            0, 0.01, (HMC_CHAINS, N_IN * N_OUT + N_OUT)).astype(x_value.dtype))
+        sampler = HMC_sampler.new_from_shared_positions(positions, energy, n_steps=HMC_STEPS)
+
+    def epoch():
+        for _ in range(HMC_DRAWS):
+            sampler.draw()
+    return epoch
+
+
+def torch_hmc(x_value, y_value, batch_size):
+    """The same sampler in PyTorch: leapfrog with autograd, the Metropolis test, the adaptation."""
+    import torch
+    dtype = getattr(torch, str(x_value.dtype))
+    x, y = torch.from_numpy(x_value[:batch_size]), torch.from_numpy(y_value[:batch_size])
+    positions = torch.from_numpy(numpy.random.RandomState(0).normal(
+        0, 0.01, (HMC_CHAINS, N_IN * N_OUT + N_OUT)).astype(x_value.dtype))
+    state = dict(positions=positions, stepsize=0.01, rate=0.9)
+
+    def energy(theta):
+        W = theta[:, :N_IN * N_OUT].reshape(HMC_CHAINS, N_IN, N_OUT)
+        logits = torch.einsum('nd,cdk->cnk', x, W) + theta[:, None, N_IN * N_OUT:]
+        nll = -torch.log_softmax(logits, dim=2)[:, torch.arange(len(y)), y].sum(dim=1)
+        return nll + 0.5 * (theta ** 2).sum(dim=1)
+
+    def force(theta):
+        theta = theta.detach().requires_grad_()
+        return torch.autograd.grad(energy(theta).sum(), theta)[0]
+
+    def draw():
+        pos, eps = state['positions'], state['stepsize']
+        vel = torch.randn_like(pos)
+        start = energy(pos) + 0.5 * (vel ** 2).sum(dim=1)
+        new_vel = vel - 0.5 * eps * force(pos)
+        new_pos = pos + eps * new_vel
+        for _ in range(HMC_STEPS - 1):
+            new_vel = new_vel - eps * force(new_pos)
+            new_pos = new_pos + eps * new_vel
+        new_vel = new_vel - 0.5 * eps * force(new_pos)
+        with torch.no_grad():
+            end = energy(new_pos) + 0.5 * (new_vel ** 2).sum(dim=1)
+            accept = torch.exp(start - end) - torch.rand(HMC_CHAINS, dtype=dtype) >= 0
+            state['positions'] = torch.where(accept[:, None], new_pos, pos)
+            state['stepsize'] = min(max(eps * (1.02 if state['rate'] > 0.9 else 0.98), 0.001),
+                                    0.25)
+            state['rate'] = 0.9 * state['rate'] + 0.1 * float(accept.to(dtype).mean())
+
+    def epoch():
+        for _ in range(HMC_DRAWS):
+            draw()
+    return epoch
+
+
+#: The RNN-RBM: chunks per timed 'epoch', steps per chunk, pitches, note density.
+RNNRBM_CHUNKS, RNNRBM_STEPS, RNNRBM_PITCHES = 20, 100, 88
+
+
+def random_rolls(dtype):
+    rng = numpy.random.RandomState(0)
+    return [(rng.uniform(size=(RNNRBM_STEPS, RNNRBM_PITCHES)) < 0.05).astype(dtype)
+            for _ in range(RNNRBM_CHUNKS)]
+
+
+def theano_rnnrbm(x_value, y_value, batch_size):
+    """rnnrbm.py's training step (CD-15, 150 hidden, 100 recurrent) on chunks of 100 steps."""
+    from dltutorials.rnnrbm import RnnRbm
+    with change_flags(floatX=str(x_value.dtype)):
+        model = RnnRbm()
+        train = model.train_function
+    rolls = random_rolls(x_value.dtype)
+
+    def epoch():
+        for roll in rolls:
+            train(roll)
+    return epoch
+
+
+def torch_rnnrbm(x_value, y_value, batch_size):
+    """The same RNN-RBM step in PyTorch: the recurrence, a CD-15 chain, the cost's gradient, SGD."""
+    import torch
+    dtype = getattr(torch, str(x_value.dtype))
+    rng = numpy.random.RandomState(1234)
+
+    def parameter(*shape, scale=0.0):
+        value = rng.normal(scale=scale, size=shape) if scale else numpy.zeros(shape)
+        return torch.tensor(value, dtype=dtype, requires_grad=True)
+    W = parameter(88, 150, scale=0.01)
+    bv, bh = parameter(88), parameter(150)
+    Wuh, Wuv = parameter(100, 150, scale=1e-4), parameter(100, 88, scale=1e-4)
+    Wvu, Wuu = parameter(88, 100, scale=1e-4), parameter(100, 100, scale=1e-4)
+    bu = parameter(100)
+    params = [W, bv, bh, Wuh, Wuv, Wvu, Wuu, bu]
+    rolls = [torch.from_numpy(roll) for roll in random_rolls(x_value.dtype)]
+    softplus = torch.nn.functional.softplus
+
+    def free_energy(v, bv_t, bh_t):
+        return -(v * bv_t).sum() - softplus(v @ W + bh_t).sum()
+
+    def step(v):
+        u = torch.zeros(100, dtype=dtype)
+        bvs, bhs = [], []
+        for t in range(len(v)):
+            bvs.append(bv + u @ Wuv)
+            bhs.append(bh + u @ Wuh)
+            u = torch.tanh(bu + v[t] @ Wvu + u @ Wuu)
+        bv_t, bh_t = torch.stack(bvs), torch.stack(bhs)
+        with torch.no_grad():
+            sample = v
+            for _ in range(15):
+                h = torch.bernoulli(torch.sigmoid(sample @ W + bh_t))
+                sample = torch.bernoulli(torch.sigmoid(h @ W.t() + bv_t))
+            h = torch.bernoulli(torch.sigmoid(sample @ W + bh_t))
+            activation = h @ W.t() + bv_t
+            monitor = (v * activation - softplus(activation)).sum() / len(v)
+        cost = (free_energy(v, bv_t, bh_t) - free_energy(sample, bv_t, bh_t)) / len(v)
+        grads = torch.autograd.grad(cost, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p -= 0.001 * g
+        return monitor
+
+    def epoch():
+        for roll in rolls:
+            step(roll)
+    return epoch
+
+
 MODELS = {
     'logistic_sgd': (600, theano_logistic, torch_logistic),
     'mlp': (20, theano_mlp, torch_mlp),
@@ -627,6 +801,11 @@ MODELS = {
     # Seconds per GAN_STEPS steps of both players.
     'dcgan': (128, theano_gan('dcgan'), torch_gan('dcgan')),
     'gan': (128, theano_gan('gan'), torch_gan('gan')),
+    'cA': (10, theano_cA, torch_cA),
+    # Seconds per HMC_DRAWS draws; the batch size is the number of digits.
+    'hmc_logistic': (500, theano_hmc, torch_hmc),
+    # Seconds per RNNRBM_CHUNKS chunks of RNNRBM_STEPS steps (the batch size is not used).
+    'rnnrbm': (100, theano_rnnrbm, torch_rnnrbm),
 }
 
 

@@ -164,7 +164,7 @@ def hmc_updates(positions, stepsize, avg_acceptance_rate, final_pos, accept,
 
 
 class HMC_sampler(object):
-    """An HMC sampler of the chains stored in a shared variable (see :meth:`new_from_shared_positions`).
+    """An HMC sampler of chains stored in a shared variable (see :meth:`new_from_shared_positions`).
 
     Attributes: ``positions`` (the shared chains), ``stepsize`` and
     ``avg_acceptance_rate`` (shared scalars, adapted at every draw),

@@ -49,7 +49,7 @@ from dltutorials.support.checkpoints import checkpoint_for
 from dltutorials.support.models import save_model
 from dltutorials.support.music import CHORALES, load_music, midiwrite
 from dltutorials.support.runs import (current_run, entry_point, epochs, output_path,
-                                      prepare_output_dir, run_options, tutorial_logger)
+                                      prepare_output_dir, tutorial_logger)
 from dltutorials.training import pretrain_layers
 
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
@@ -380,17 +380,7 @@ def test_rnnrbm(batch_size=100, num_epochs=200, dataset=CHORALES, n_hidden=150,
 
 
 def main(argv=None):
-    parser = command_line.build_parser(test_rnnrbm, __doc__.strip().split('\n')[0],
-                                       saved_model_flags=False)
-    arguments = vars(parser.parse_args(argv))
-    options = {name: arguments.pop(name) for name in ('output_dir', 'quick', 'no_plot', 'quiet',
-                                                      'resume')}
-
-    def task():
-        with run_options(output_dir=options['output_dir'], quick=options['quick'],
-                         plot=not options['no_plot'], resume=options['resume'], script=True):
-            return test_rnnrbm(**arguments).result
-    return command_line.run(task, options['quiet'])
+    return command_line.main(test_rnnrbm, None, __doc__, argv)
 
 
 if __name__ == '__main__':

@@ -42,7 +42,6 @@ References:
 import collections
 import re
 import sys
-import time
 
 import numpy
 
@@ -270,7 +269,7 @@ class Embeddings(object):
         return self.words[:n_words], vectors @ axes[:2].T
 
     def write_text(self, path):
-        """Write the vectors in word2vec's text format: a 'n_words n_dims' line, then a word per line."""
+        """Write the vectors in word2vec's text format: 'n_words n_dims', then one word per line."""
         with open(path, 'w', encoding='utf-8') as out:
             out.write('%d %d\n' % self.vectors.shape)
             for word, vector in zip(self.words, self.vectors):

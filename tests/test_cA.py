@@ -111,8 +111,10 @@ def test_training_lowers_the_cost_and_the_penalty_lowers_the_jacobian_norm():
 
 
 def test_the_tutorial_reports_each_epoch_averaged_over_all_its_minibatches(tmp_path):
-    result = cA_module.test_cA(training_epochs=2, dataset=str(REPO / 'data' / 'mnist_sample.pkl.gz'),
-                     batch_size=500, output_folder=str(tmp_path), n_hidden=20, verbose=False)
+    result = cA_module.test_cA(training_epochs=2,
+                               dataset=str(REPO / 'data' / 'mnist_sample.pkl.gz'),
+                               batch_size=500, output_folder=str(tmp_path), n_hidden=20,
+                               verbose=False)
     assert len(result['costs']) == len(result['jacobian_norms']) == 2
     assert result['costs'][1] < result['costs'][0]
     for cost, rec, norm in zip(result['costs'], result['reconstruction_costs'],

@@ -163,11 +163,8 @@ def chorales_available():
     from dltutorials.support.music import CHORALES_FILE, DATA_DIR
     if (DATA_DIR / CHORALES_FILE).exists():
         return True
-    try:
-        import music21  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+    return importlib.util.find_spec('music21') is not None
 
 
 @pytest.mark.skipif(not chorales_available(), reason='neither music21 nor the cached chorales')

@@ -48,7 +48,7 @@ def test_frequent_words_are_kept_with_word2vecs_probability():
 
 
 def test_pairs_are_words_within_the_window_nearer_ones_more_often():
-    ids = numpy.arange(2000, dtype=numpy.int32)         # every word distinct: distance = id difference
+    ids = numpy.arange(2000, dtype=numpy.int32)      # all distinct: the distance is the difference
     pairs = skipgram_pairs(ids, window=3, keep=numpy.ones(2000), rng=numpy.random.RandomState(0))
     distance = numpy.abs(pairs[:, 0] - pairs[:, 1])
     assert distance.min() == 1 and distance.max() == 3

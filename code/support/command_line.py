@@ -180,18 +180,20 @@ def main(train, model_file, description, argv=None, output_dir_keyword=None):
     ``output_dir_keyword`` passes ``--output-dir`` to it under that name
     too.  ``model_file`` is the name of the file the script saves in the
     output folder, which ``--predict`` and ``--evaluate`` use (or a
-    function giving it from the parsed arguments).  ``description``: the script's, for ``--help``
+    function giving it from the parsed arguments; None: a script with
+    neither flag).  ``description``: the script's, for ``--help``
     (its first line is shown).  Returns the exit status, as :func:`run`.
     """
     parser = build_parser(train, description.strip().split('\n')[0],
-                          skip=[output_dir_keyword] if output_dir_keyword else ())
+                          skip=[output_dir_keyword] if output_dir_keyword else (),
+                          saved_model_flags=model_file is not None)
     arguments = vars(parser.parse_args(argv))
-    options = {name: arguments.pop(name) for name in RUN_FLAGS}
+    options = {name: arguments.pop(name, None) for name in RUN_FLAGS}
     if output_dir_keyword:
         arguments[output_dir_keyword] = options['output_dir']
     if callable(model_file):
         model_file = model_file(arguments)
-    saved_model = Path(options['output_dir']) / model_file
+    saved_model = Path(options['output_dir']) / model_file if model_file else None
 
     def task():
         with run_options(output_dir=options['output_dir'], quick=options['quick'],
