@@ -55,7 +55,8 @@ from dltutorials.training import pretrain_layers
 # Theano's names, from Theano or, on Python 3.12+, PyTensor (see dltutorials.support.engine).
 from dltutorials.support.engine import MRG_RandomStreams, T, theano
 
-__all__ = ['build_rbm', 'build_rnnrbm', 'RnnRbm', 'test_rnnrbm', 'frame_log_likelihood']
+__all__ = ['build_rbm', 'build_rnnrbm', 'RnnRbm', 'test_rnnrbm', 'frame_log_likelihood',
+           'pitch_frequency_log_likelihood', 'prediction_accuracy']
 
 logger = tutorial_logger(__name__)
 
@@ -207,10 +208,11 @@ class RnnRbm(object):
         self.n_hidden, self.n_hidden_recurrent, self.lr = n_hidden, n_hidden_recurrent, lr
         self.r, self.dt = tuple(r), dt
         rng = numpy.random.RandomState(seed)
+        self.theano_rng = MRG_RandomStreams(rng.randint(2 ** 30))
         (self.v, v_sample, cost, self.monitor, self.params, updates_train, self.v_t,
          self.updates_generate) = build_rnnrbm(self.r[1] - self.r[0], n_hidden,
                                                n_hidden_recurrent, rng=rng,
-                                               theano_rng=MRG_RandomStreams(rng.randint(2 ** 30)))
+                                               theano_rng=self.theano_rng)
         self.input = self.v
         # CD: the sample is a constant of the gradient, not a function of the weights.
         gradient = T.grad(cost, self.params, consider_constant=[v_sample])
@@ -232,6 +234,27 @@ class RnnRbm(object):
             self._compiled['generate'] = theano.function([], self.v_t,
                                                          updates=self.updates_generate)
         return self._compiled['generate']
+
+    @property
+    def predict_function(self):
+        """Each step's notes sampled given the true steps before it: (n_steps, n_pitches).
+
+        The recurrence runs over the given roll; each step's RBM then draws
+        its notes as generation does (25 Gibbs steps from silence).
+        """
+        if 'predict' not in self._compiled:
+            W, bv, bh, Wuh, Wuv, Wvu, Wuu, bu = self.params
+
+            def biases(v_t, u_tm1):
+                return [T.tanh(bu + T.dot(v_t, Wvu) + T.dot(u_tm1, Wuu)),
+                        bv + T.dot(u_tm1, Wuv), bh + T.dot(u_tm1, Wuh)]
+            (_, bv_t, bh_t), _ = theano.scan(
+                biases, sequences=self.v, outputs_info=[T.zeros((self.n_hidden_recurrent,)),
+                                                        None, None])
+            notes, _, _, updates = build_rbm(T.zeros_like(self.v), W, bv_t, bh_t, k=25,
+                                             theano_rng=self.theano_rng)
+            self._compiled['predict'] = theano.function([self.v], notes, updates=updates)
+        return self._compiled['predict']
 
     @property
     def monitor_function(self):
@@ -304,6 +327,34 @@ def frame_log_likelihood(model, rolls):
     return total / sum(len(roll) for roll in rolls)
 
 
+def pitch_frequency_log_likelihood(train_rolls, rolls):
+    """The same measure for a model that knows only how often each pitch sounds.
+
+    Each pitch is an independent coin, its probability the fraction of
+    training steps it sounds in (at least 1e-4, at most 1 - 1e-4): the
+    yardstick a model of chords and progressions has to beat.
+    """
+    p = numpy.clip(numpy.vstack(train_rolls).mean(axis=0), 1e-4, 1 - 1e-4)
+    steps = numpy.vstack(rolls)
+    return float(numpy.mean(steps @ numpy.log(p) + (1 - steps) @ numpy.log(1 - p)))
+
+
+def accuracy(predicted, true):
+    """Frame-level accuracy of notes: true positives / (true + false positives + false negatives)."""
+    hits = numpy.sum(predicted * true)
+    return float(hits / (numpy.sum(predicted) + numpy.sum(true) - hits))
+
+
+def prediction_accuracy(model, rolls):
+    """The accuracy of each step's notes drawn given the steps before, and of repeating the last step."""
+    true = numpy.vstack(rolls)
+    predicted = numpy.vstack([model.predict_function(numpy.asarray(roll, theano.config.floatX))
+                              for roll in rolls])
+    repeated = numpy.vstack([numpy.vstack([numpy.zeros_like(roll[:1]), roll[:-1]])
+                             for roll in rolls])
+    return accuracy(predicted, true), accuracy(repeated, true)
+
+
 @entry_point(batch_size=checks.positive_int, num_epochs=checks.positive_int,
              n_hidden=checks.positive_int, n_hidden_recurrent=checks.positive_int,
              lr=checks.positive, dt=checks.positive, n_samples=checks.non_negative_int,
@@ -362,8 +413,13 @@ def test_rnnrbm(batch_size=100, num_epochs=200, dataset=CHORALES, n_hidden=150,
     for kind in ('valid', 'test'):
         if splits[kind] and not result.interrupted:
             summary[kind + '_log_likelihood'] = frame_log_likelihood(model, splits[kind])
-            logger.info('%s pieces: frame log-likelihood %.4f nats (%d pieces)', kind,
-                        summary[kind + '_log_likelihood'], len(splits[kind]))
+            summary[kind + '_accuracy'], repeated = prediction_accuracy(model, splits[kind])
+            logger.info('%s pieces (%d): frame log-likelihood %.4f nats (pitch frequencies '
+                        'alone: %.4f); accuracy of the next step %.1f %% (repeating the last '
+                        'step: %.1f %%)', kind, len(splits[kind]),
+                        summary[kind + '_log_likelihood'],
+                        pitch_frequency_log_likelihood(splits['train'], splits[kind]),
+                        100 * summary[kind + '_accuracy'], 100 * repeated)
     # (The seconds stay out of the file: the same run writes the same bytes.)
     summary['model_file'] = str(save_model(
         output_path('rnnrbm.npz'), model, architecture, dataset=str(dataset),
