@@ -96,6 +96,27 @@ def test_the_step_size_follows_the_acceptance_rate_within_its_bounds(average, ex
     assert stepsize.get_value() == pytest.approx(0.25)          # clipped at stepsize_max
 
 
+def test_the_posterior_energy_is_logistic_regressions_likelihood_plus_the_prior():
+    from dltutorials.hmc import logistic_posterior_energy
+    from dltutorials.logistic_sgd import LogisticRegression
+    rng = numpy.random.RandomState(6)
+    n_chains, n_in, n_out, n = 3, 7, 4, 11
+    x = theano.shared(rng.uniform(size=(n, n_in)).astype(floatX))
+    y = theano.shared(rng.randint(0, n_out, n).astype('int64'))
+    positions = T.matrix('positions')
+    energy = theano.function([positions], logistic_posterior_energy(
+        x, y, n_chains, n_in, n_out, prior_precision=0.5)(positions))
+    values = rng.normal(0, 1, (n_chains, n_in * n_out + n_out)).astype(floatX)
+    # Each chain's weights in the tutorial's own model, one chain at a time.
+    theta = T.vector('theta')
+    model = LogisticRegression(x, n_in, n_out, W=theta[:n_in * n_out].reshape((n_in, n_out)),
+                               b=theta[n_in * n_out:])
+    nll = theano.function([theta], n * model.negative_log_likelihood(y))
+    expected = [nll(chain) + 0.25 * numpy.sum(chain.astype(numpy.float64) ** 2)
+                for chain in values]
+    numpy.testing.assert_allclose(energy(values), expected, rtol=1e-5)
+
+
 def test_the_same_seed_draws_the_same_chains():
     energy_fn = gaussian_energy_fn(numpy.zeros(2, dtype=floatX), numpy.eye(2, dtype=floatX))
 
