@@ -202,7 +202,7 @@ def test_the_original_call_trains_on_the_chorales_and_generates(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     # No logging set up: the progress is printed, as the original printed it.
     assert 'Bach chorales: 223 train, 74 validate, 74 test' in done.stdout
-    assert 'valid pieces: frame log-likelihood' in done.stdout
+    assert 'valid pieces (74): frame log-likelihood' in done.stdout
     for name in ('rnnrbm.npz', 'sample1.mid', 'sample2.mid', 'sample1.png', 'extra.mid'):
         assert (tmp_path / 'results' / name).exists() or (tmp_path / name).exists(), name
 
@@ -214,7 +214,7 @@ def test_the_original_call_trains_on_a_folder_of_midi_files(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'on 4 pieces (96 steps)' in done.stdout
-    assert 'test pieces: frame log-likelihood' in done.stdout
+    assert 'test pieces (1): frame log-likelihood' in done.stdout
     from dltutorials.support.music import midiread
     assert midiread(tmp_path / 'results' / 'sample1.mid').shape[1] == 88
 
