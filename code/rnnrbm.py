@@ -46,6 +46,7 @@ import numpy
 # Importing dltutorials first sets the engine's defaults (BLAS, floatX) before it reads them.
 from dltutorials.support import checks, command_line
 from dltutorials.support.checkpoints import checkpoint_for
+from dltutorials.support.errors import DatasetError
 from dltutorials.support.models import save_model
 from dltutorials.support.music import CHORALES, load_music, midiwrite
 from dltutorials.support.runs import (current_run, entry_point, epochs, output_path,
@@ -278,6 +279,8 @@ class RnnRbm(object):
         from dltutorials.support.music import midiread
         dataset = [numpy.asarray(midiread(f, self.r, self.dt) if isinstance(f, (str, Path))
                                  else f, dtype=theano.config.floatX) for f in files]
+        if not any(len(sequence) for sequence in dataset):
+            raise DatasetError('the training set is empty: no pieces, or pieces of no steps')
         chunks_of = [list(range(0, len(sequence), batch_size)) for sequence in dataset]
         n_chunks = sum(len(starts) for starts in chunks_of)
         order = []

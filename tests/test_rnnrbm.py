@@ -168,6 +168,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         assert message in done.stderr.strip().splitlines()[-1]
 
 
+def test_training_on_nothing_says_so():
+    from dltutorials.support.errors import DatasetError
+    with pytest.raises(DatasetError, match='^the training set is empty'):
+        RnnRbm(n_hidden=5, n_hidden_recurrent=3).train([], num_epochs=1)
+
+
 def test_without_music21_the_chorales_say_how_to_get_it(tmp_path, monkeypatch):
     from dltutorials.support import music
     from dltutorials.support.errors import DatasetError
