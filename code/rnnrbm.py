@@ -37,6 +37,7 @@ References:
 - I. Sutskever, G. Hinton and G. Taylor, "The Recurrent Temporal
   Restricted Boltzmann Machine", NIPS 2008
 """
+import functools
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -220,49 +221,39 @@ class RnnRbm(object):
         self.updates_monitor = OrderedDict(updates_train)
         updates_train.update((p, p - lr * g) for p, g in zip(self.params, gradient))
         self.updates_train = updates_train
-        self._compiled = {}
 
-    @property
+    # Each function is compiled when first used: a loaded model that only
+    # generates never compiles the training step.
+    @functools.cached_property
     def train_function(self):
-        if 'train' not in self._compiled:
-            self._compiled['train'] = theano.function([self.v], self.monitor,
-                                                      updates=self.updates_train)
-        return self._compiled['train']
+        return theano.function([self.v], self.monitor, updates=self.updates_train)
 
-    @property
+    @functools.cached_property
     def generate_function(self):
-        if 'generate' not in self._compiled:
-            self._compiled['generate'] = theano.function([], self.v_t,
-                                                         updates=self.updates_generate)
-        return self._compiled['generate']
+        return theano.function([], self.v_t, updates=self.updates_generate)
 
-    @property
+    @functools.cached_property
     def predict_function(self):
         """Each step's notes sampled given the true steps before it: (n_steps, n_pitches).
 
         The recurrence runs over the given roll; each step's RBM then draws
         its notes as generation does (25 Gibbs steps from silence).
         """
-        if 'predict' not in self._compiled:
-            W, bv, bh, Wuh, Wuv, Wvu, Wuu, bu = self.params
+        W, bv, bh, Wuh, Wuv, Wvu, Wuu, bu = self.params
 
-            def biases(v_t, u_tm1):
-                return [T.tanh(bu + T.dot(v_t, Wvu) + T.dot(u_tm1, Wuu)),
-                        bv + T.dot(u_tm1, Wuv), bh + T.dot(u_tm1, Wuh)]
-            (_, bv_t, bh_t), _ = theano.scan(
-                biases, sequences=self.v, outputs_info=[T.zeros((self.n_hidden_recurrent,)),
-                                                        None, None])
-            notes, _, _, updates = build_rbm(T.zeros_like(self.v), W, bv_t, bh_t, k=25,
-                                             theano_rng=self.theano_rng)
-            self._compiled['predict'] = theano.function([self.v], notes, updates=updates)
-        return self._compiled['predict']
+        def biases(v_t, u_tm1):
+            return [T.tanh(bu + T.dot(v_t, Wvu) + T.dot(u_tm1, Wuu)),
+                    bv + T.dot(u_tm1, Wuv), bh + T.dot(u_tm1, Wuh)]
+        (_, bv_t, bh_t), _ = theano.scan(
+            biases, sequences=self.v, outputs_info=[T.zeros((self.n_hidden_recurrent,)),
+                                                    None, None])
+        notes, _, _, updates = build_rbm(T.zeros_like(self.v), W, bv_t, bh_t, k=25,
+                                         theano_rng=self.theano_rng)
+        return theano.function([self.v], notes, updates=updates)
 
-    @property
+    @functools.cached_property
     def monitor_function(self):
-        if 'monitor' not in self._compiled:
-            self._compiled['monitor'] = theano.function([self.v], self.monitor,
-                                                        updates=self.updates_monitor)
-        return self._compiled['monitor']
+        return theano.function([self.v], self.monitor, updates=self.updates_monitor)
 
     def train(self, files, batch_size=100, num_epochs=200, checkpoint=None, seed=1234):
         """Train on ``files`` for ``num_epochs``: returns the loop's result (see pretrain_layers).
