@@ -225,6 +225,15 @@ def test_the_original_call_trains_on_a_folder_of_midi_files(tmp_path):
     assert midiread(tmp_path / 'results' / 'sample1.mid').shape[1] == 88
 
 
+def test_quick_runs_the_whole_script_in_seconds(tmp_path):
+    songs = write_tiny_midi_folder(tmp_path / 'songs')
+    done = run_script('--quick', '--dataset', str(songs), '--output-dir', 'out', cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'Training RNN-RBM, epoch 1, cost' in done.stderr
+    for name in ('rnnrbm.npz', 'sample1.mid', 'sample1.png', 'sample2.mid'):
+        assert (tmp_path / 'out' / name).exists(), name
+
+
 def test_a_killed_run_resumes_to_the_same_files(tmp_path):
     songs = write_tiny_midi_folder(tmp_path / 'songs')
     arguments = ['--dataset', str(songs), '--num-epochs', '150', '--batch-size', '8',

@@ -160,6 +160,15 @@ def run_script(*arguments, cwd):
                           capture_output=True, text=True, timeout=600, cwd=str(cwd))
 
 
+def test_quick_runs_the_whole_script_in_seconds(tmp_path):
+    done = run_script('--quick', '--dataset', str(REPO / 'data' / 'tinyshakespeare_excerpt.txt'),
+                      '--output-dir', 'out', cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'Training word2vec, epoch 1, cost' in done.stderr
+    for name in ('word2vec.npz', 'embeddings.txt', 'word2vec_map.png'):
+        assert (tmp_path / 'out' / name).exists(), name
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path / 'empty.txt').write_text('  \n')
     (tmp_path / 'short.txt').write_text('to be or not to be')
