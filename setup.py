@@ -30,6 +30,9 @@ else:
 MUSIC_REQUIRES = ['music21<=9.7.0; python_version < "3.12"', 'music21; python_version >= "3.12"',
                   'mido']
 
+# Model selection runs its trials on Dask (a local cluster or a real one).
+SEARCH_REQUIRES = ['distributed']
+
 setup(
     name='dltutorials',
     version='0.1.0',
@@ -51,10 +54,13 @@ setup(
         # The RNN-RBM's music: music21's corpus holds Bach's chorales; mido
         # reads and writes MIDI files.
         'music': MUSIC_REQUIRES,
+        'search': SEARCH_REQUIRES,
         # nbclient and ipykernel run the quick-start notebook in the tests;
         # pytest-xdist runs the test files on every core (pytest.ini); the
-        # RNN-RBM's tests read the chorales and write MIDI files.
-        'test': ['pytest', 'pytest-xdist', 'nbclient', 'nbformat', 'ipykernel'] + MUSIC_REQUIRES,
+        # RNN-RBM's tests read the chorales and write MIDI files; the model
+        # selection's start Dask clusters.
+        'test': ['pytest', 'pytest-xdist', 'nbclient', 'nbformat', 'ipykernel'] + MUSIC_REQUIRES
+        + SEARCH_REQUIRES,
         # furo: a theme whose column holds the code's lines; the MathJax
         # copied into the pages renders the math offline.
         'doc': ['sphinx', 'furo', 'sphinx-mathjax-offline'],

@@ -217,3 +217,70 @@ def plot_piano_roll(piano_roll, r, dt, path, title=''):
     axes.set_ylabel('MIDI note number')
     axes.set_title(title)
     return save_figure(figure, path, 'piano roll')
+
+
+def _score_axis(unit):
+    """(scale, label) of a search's score: error rates in percent, or nats."""
+    return (100.0, 'validation error (%)') if unit == '%' else (1.0, 'validation loss (nats)')
+
+
+def plot_validation_scatter(records, space, path, unit='%', title=''):
+    """Validation score of each trial against each hyper-parameter of ``space``: one panel each.
+
+    ``records``: the trials' records (dicts with the hyper-parameters and
+    ``validation_error``; failed trials are left out).  A :class:`log_uniform
+    <dltutorials.model_selection.log_uniform>` hyper-parameter gets a log
+    axis, a choice one position per value.  Returns the path.
+    """
+    from matplotlib.figure import Figure
+
+    scale, label = _score_axis(unit)
+    records = [r for r in records if r.get('validation_error') is not None]
+    names = [name for name, value in space.items() if hasattr(value, 'draw')]
+    figure = Figure(figsize=(3.2 * max(len(names), 1), 3.2))
+    panels = figure.subplots(1, max(len(names), 1), squeeze=False)[0]
+    scores = [scale * r['validation_error'] for r in records]
+    for axes, name in zip(panels, names):
+        values = [r[name] for r in records]
+        if hasattr(space[name], 'values'):          # a choice: one position per value
+            labels = [str(v) for v in space[name].values]
+            axes.scatter([labels.index(str(v)) for v in values], scores, s=14)
+            axes.set_xticks(range(len(labels)))
+            axes.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 0)
+        else:
+            axes.scatter(values, scores, s=14)
+            if space[name].log:
+                axes.set_xscale('log')
+        axes.set_xlabel(name)
+        axes.grid(alpha=0.3)
+    panels[0].set_ylabel(label)
+    if title:
+        figure.suptitle(title)
+    return save_figure(figure, path, 'validation against hyper-parameters')
+
+
+def plot_best_so_far(curves, grid_points, path, unit='%', title=''):
+    """Best validation score so far against the number of trials; grid searches as points.
+
+    ``curves``: ``{label: [best after trial 1, 2, ...]}`` (random searches);
+    ``grid_points``: ``{number of trials: the grid's best}``.  Returns the path.
+    """
+    from matplotlib.figure import Figure
+
+    scale, label = _score_axis(unit)
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    for name, curve in curves.items():
+        points = [(i + 1, scale * v) for i, v in enumerate(curve) if v is not None]
+        if points:
+            axes.step(*zip(*points), where='post', alpha=0.8, label=name)
+    grid = [(n, scale * v) for n, v in sorted(grid_points.items()) if v is not None]
+    if grid:
+        axes.plot(*zip(*grid), 'ks--', label='grid search of that many trials')
+    axes.set_xscale('log', base=2)
+    axes.set_xlabel('trials')
+    axes.set_ylabel('best ' + label)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize='small')
+    return save_figure(figure, path, 'best-so-far curve')
