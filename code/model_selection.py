@@ -382,7 +382,7 @@ def run_searches(client, searches, minutes=None):
         for search, trial in running.pop(future):
             record = search.record(trial, dict(outcome), attempts)
             n_done += 1
-            report_trial(search, record, n_done, total, started)
+            report_trial(search, record, n_done, total, started, len(searches) > 1)
         submit_more()
     return searches
 
@@ -396,13 +396,13 @@ def count_attempts(client, future):
     return sum(1 for _, event in events if event.get('task') == str(future.key)) or 1
 
 
-def report_trial(search, record, n_done, total, started):
+def report_trial(search, record, n_done, total, started, name_search=False):
     tutorial = TUTORIALS[search.tutorial]
     best = search.best
     elapsed = time.time() - started
     left = total - n_done
-    logger.info('trial %d %s in %.0f s on %s: validation %s, test %s (%s); best so far %s '
-                '(trial %s); %d left%s',
+    logger.info('%strial %d %s in %.0f s on %s: validation %s, test %s (%s); best so far %s '
+                '(trial %s); %d left%s', search.folder.name + ' ' if name_search else '',
                 record['trial'], record['status'], record['seconds'] or 0, record['worker'],
                 tutorial.describe(record['validation_error']),
                 tutorial.describe(record['test_error']),
@@ -617,11 +617,11 @@ def typed_configurations(train, configurations):
 # --------------------------------------------------------------------------
 
 def open_search(folder, identity, resume):
-    """Prepare ``folder`` for the search described by ``identity`` (a JSON-able dict).
+    """Check that ``folder`` may take the search described by ``identity`` (JSON-able).
 
     A new search needs a folder that holds no search; ``resume`` needs the
-    one of a search with the same identity.  Returns the records already
-    finished, by search folder (empty for a new search).
+    one of a search with the same identity.  (A new search's identity is
+    written by :func:`write_identity`, once its cluster answered.)
     """
     spec = folder / SEARCH_FILE
     if resume:
@@ -635,13 +635,15 @@ def open_search(folder, identity, resume):
             raise TutorialError('the search in %s was started with other arguments (%s): '
                                 'resume it with the same ones, or use another --output-dir'
                                 % (folder, ', '.join(changed)))
-        return
-    if spec.exists():
+    elif spec.exists():
         raise TutorialError('%s holds a search already: --resume goes on with it, or choose '
                             'another --output-dir' % folder)
+
+
+def write_identity(folder, identity):
     temporary = folder / (SEARCH_FILE + '.part')
     temporary.write_text(json.dumps(identity, indent=1, sort_keys=True))
-    os.replace(temporary, spec)
+    os.replace(temporary, folder / SEARCH_FILE)
 
 
 def read_records(folder):
@@ -740,14 +742,15 @@ def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, s
              if value is not None}
     check_space(train, space, fixed)
     folder = prepare_output_dir_at(output_dir)
-    identity = dict(tutorial=tutorial, method=method, trials=trials, seed=seed,
-                    space=encode_space(space), fixed=fixed, quick=quick, compare=compare)
-    open_search(folder, json.loads(json.dumps(identity)), resume)
+    identity = json.loads(json.dumps(dict(
+        tutorial=tutorial, method=method, trials=trials, seed=seed, space=encode_space(space),
+        fixed=fixed, quick=quick, compare=compare)))
+    open_search(folder, identity, resume)
 
     def new_search(subfolder, configurations):
         subfolder.mkdir(exist_ok=True)
         return Search(tutorial, typed_configurations(train, configurations), fixed, subfolder,
-                      quick, read_records(subfolder))
+                      quick, read_records(subfolder) if resume else {})
 
     if compare:
         random_searches = [new_search(folder / ('random-seed%d' % (seed + r)),
@@ -770,6 +773,8 @@ def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, s
                 folder)
     if n_left:
         client = connect(scheduler, workers)
+        if not resume:
+            write_identity(folder, identity)
         try:
             logger.info('on %s with %d workers', scheduler or 'a local Dask cluster',
                         len(client.scheduler_info()['workers']))

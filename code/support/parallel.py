@@ -14,6 +14,7 @@ task.  What it needs from Dask is here, so that the page shows the search:
 Dask (the ``distributed`` package) is an optional dependency:
 ``pip install -e '.[search]'``.
 """
+import hashlib
 import logging
 import os
 import sys
@@ -105,7 +106,7 @@ def use_own_compile_folder(environ=os.environ):
     variable = engine_setup.ENGINES[engine][0]
     flags = engine_setup.parse_theano_flags(environ.get(variable, ''))
     folder_format = flags.get('compiledir_format', DEFAULT_COMPILEDIR_FORMAT)
-    own_format = '%s-worker%d' % (folder_format, _take_slot(engine))
+    own_format = '%s-worker%d' % (folder_format, _take_slot(engine + ':' + folder_format))
     environ[variable] = ','.join(part for part in (
         environ.get(variable, ''), 'compiledir_format=' + own_format) if part)
     return own_format
@@ -116,8 +117,8 @@ DEFAULT_COMPILEDIR_FORMAT = ('compiledir_%(short_platform)s-%(processor)s-%(pyth
                              '%(python_bitwidth)s')
 
 
-def _take_slot(engine):
-    """The lowest slot number no living process holds; held until this process ends."""
+def _take_slot(folder_name):
+    """The lowest slot number of ``folder_name`` no living process holds; held until this ends."""
     try:
         import fcntl
     except ImportError:         # (Windows: a folder per process instead)
@@ -126,7 +127,8 @@ def _take_slot(engine):
     folder.mkdir(exist_ok=True)
     slot = 0
     while True:
-        lock = open(folder / ('%s-%d.lock' % (engine, slot)), 'a')
+        name = hashlib.sha256(folder_name.encode('utf-8')).hexdigest()[:16]
+        lock = open(folder / ('%s-%d.lock' % (name, slot)), 'a')
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
