@@ -40,13 +40,14 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy
 
 from dltutorials.support import checks, command_line
 from dltutorials.support.errors import DivergenceError, HyperparameterError, TutorialError
-from dltutorials.support.runs import prepare_output_dir, run_options
+from dltutorials.support.runs import prepare_output_dir, run_options, show_progress
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ class Tutorial:
     epochs_argument: str       # the argument --n-epochs sets
     space: dict                # the default search space
     score_unit: str = '%'      # how the validation score reads: an error rate in %, or nats
+    resolver: str = 'resolve_dataset'   # finds or downloads its dataset (in support.datasets)
 
     def training_function(self):
         return getattr(importlib.import_module('dltutorials.' + self.module), self.function)
@@ -205,10 +207,10 @@ TUTORIALS = {
         k=choice((1, 3)))),
     'lstm': Tutorial('lstm', 'train_sequence_classifier', 'max_epochs', dict(
         dim_proj=choice((32, 64, 128)), encoder=choice(('lstm', 'gru')),
-        batch_size=choice((16, 64, 128)))),
+        batch_size=choice((16, 64, 128))), resolver=None),
     'char_rnn': Tutorial('char_rnn', 'train_char_rnn', 'n_epochs', dict(
         learning_rate=log_uniform(5e-4, 1e-2), n_hidden=choice((128, 256, 512)),
-        seq_length=choice((50, 100))), score_unit='nats'),
+        seq_length=choice((50, 100))), score_unit='nats', resolver='resolve_text'),
 }
 
 
@@ -246,8 +248,12 @@ def run_trial(tutorial_name, configuration, fixed, quick=False):
             record['model'] = (os.path.basename(model_file), Path(model_file).read_bytes())
     except DivergenceError as err:
         record.update(status='diverged', message=str(err))
+    except TutorialError as err:
+        record.update(status='failed', message=str(err))
     except Exception as err:          # noqa: BLE001  (a failed trial is a result of the search)
-        record.update(status='failed', message='%s: %s' % (type(err).__name__, err))
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        record.update(status='failed', message='%s: %s (%s, line %d)' % (
+            type(err).__name__, err, where.filename, where.lineno))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     record['seconds'] = round(time.time() - started, 2)
@@ -356,7 +362,7 @@ def run_searches(client, searches, minutes=None):
     n_done = 0
 
     def submit_more():
-        while waiting and len(running) < 2 * n_workers(client):
+        while waiting and len(running) < n_workers(client):
             if minutes is not None and time.time() - started > 60 * minutes:
                 return
             search, trial = waiting.pop(0)
@@ -684,7 +690,7 @@ def load_results(folder):
 def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, space=None,
                            n_epochs=None, dataset=None, minutes=None, scheduler=None,
                            workers=None, compare=None, output_dir='results/search',
-                           quick=False, resume=False, plot=True):
+                           quick=False, resume=False, plot=True, verbose=True):
     """Search ``tutorial``'s hyper-parameters; return the search (or searches, with ``compare``).
 
     Parameters
@@ -720,7 +726,10 @@ def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, s
         go on with the search in ``output_dir``.
     plot : bool
         write the plots.
+    verbose : bool
+        show the progress where no logging is set up (a notebook).
     """
+    show_progress(verbose)
     if tutorial not in TUTORIALS:
         raise HyperparameterError('unknown tutorial %r: one of %s (the ones that report a '
                                   'validation error)' % (tutorial, ', '.join(TUTORIALS)))
@@ -737,6 +746,11 @@ def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, s
     train = about.training_function()
     space = dict(about.space if space is None else
                  read_space(space) if isinstance(space, (str, Path)) else space)
+    if about.resolver and 'dataset' not in space:
+        # Found (or downloaded) here, once, rather than by every worker at the same time.
+        from dltutorials.support import datasets
+        default = inspect.signature(train).parameters['dataset'].default
+        dataset = str(getattr(datasets, about.resolver)(dataset or default).resolve())
     fixed = {name: value for name, value in ((about.epochs_argument, n_epochs),
                                              ('dataset', absolute_if_path(dataset)))
              if value is not None}

@@ -28,3 +28,23 @@ def test_the_quickstart_notebook_runs(tmp_path):
               if 'image/png' in output.get('data', {})]
     assert len(images) == 3                  # the digits, the learning curve, the filters
     assert (tmp_path / 'quickstart_results' / 'mlp.npz').exists()
+
+
+def test_the_model_selection_notebook_runs_a_search_and_shows_its_table_and_plots(tmp_path):
+    nbformat = pytest.importorskip('nbformat')
+    nbclient = pytest.importorskip('nbclient')
+    pytest.importorskip('ipykernel')
+    pytest.importorskip('distributed')
+    path = shutil.copy(REPO / 'notebooks' / 'model_selection.ipynb', tmp_path)
+    notebook = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name='python3',
+                            resources={'metadata': {'path': str(tmp_path)}}).execute()
+    printed = '\n'.join(''.join(output.get('text', '') for output in cell.get('outputs', []))
+                        for cell in notebook.cells if cell.cell_type == 'code')
+    # the search's progress, one line per trial, then the table of the six trials
+    assert printed.count(' ok in ') == 6 and 'best of 6 trials' in printed
+    assert all('trial %d: learning_rate' % i in printed for i in range(6))
+    images = [output for cell in notebook.cells for output in cell.get('outputs', [])
+              if 'image/png' in output.get('data', {})]
+    assert len(images) == 2
+    assert (tmp_path / 'results' / 'notebook_search' / 'logistic_sgd.npz').exists()

@@ -17,8 +17,10 @@ Dask (the ``distributed`` package) is an optional dependency:
 import hashlib
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from dltutorials.support import engine_setup
@@ -52,9 +54,19 @@ def connect(scheduler=None, n_workers=None):
     """
     distributed = require_dask()
     if scheduler is None:
-        cluster = distributed.LocalCluster(
-            n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=logging.ERROR)
+        # Ctrl-C in a terminal reaches every process of the command: the workers are
+        # started ignoring it (their training would die with a traceback each), and
+        # the search, which gets it too, stops them.  The dashboard's port: any free one.
+        interrupt = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1,
+                processes=True, dashboard_address=':0', silence_logs=logging.ERROR)
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, interrupt)
         client = distributed.Client(cluster)
         client.owns_cluster = cluster
         return client
