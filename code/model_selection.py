@@ -80,7 +80,7 @@ class uniform:
 
 @dataclasses.dataclass(frozen=True)
 class log_uniform(uniform):
-    """A positive number whose logarithm is uniform: as likely in [0.001, 0.01) as in [0.01, 0.1)."""
+    """A positive number with a uniform logarithm: as likely in [0.001, 0.01) as in [0.01, 0.1)."""
 
     log = True
 
@@ -240,9 +240,9 @@ def run_trial(tutorial_name, configuration, fixed, quick=False):
     try:
         with run_options(output_dir=folder, quick=quick, plot=False), _quiet_log() as warnings:
             result = train(verbose=False, **configuration, **fixed)
-        record.update(validation_error=float(result['best_validation_error']),
-                      test_error=float(result['test_error']), epochs=int(result['epochs']),
-                      message='; '.join(warnings))
+        record.update(validation_error=finite_or_none(result['best_validation_error']),
+                      test_error=finite_or_none(result['test_error']),
+                      epochs=int(result['epochs']), message='; '.join(warnings))
         model_file = result.get('model_file') or ''
         if model_file and os.path.exists(model_file):
             record['model'] = (os.path.basename(model_file), Path(model_file).read_bytes())
@@ -258,6 +258,11 @@ def run_trial(tutorial_name, configuration, fixed, quick=False):
         shutil.rmtree(folder, ignore_errors=True)
     record['seconds'] = round(time.time() - started, 2)
     return record
+
+
+def finite_or_none(value):
+    """``value`` as a float, or None where the training had no such score (NaN)."""
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _worker_and_task():
@@ -380,7 +385,7 @@ def run_searches(client, searches, minutes=None):
     for future in done:
         try:
             outcome = future.result()
-        except Exception as err:    # noqa: BLE001  (Dask's KilledWorker: the trial killed 3 workers)
+        except Exception as err:    # noqa: BLE001  (KilledWorker: the trial killed 3 workers)
             outcome = dict(status='failed', validation_error=None, test_error=None,
                            epochs=None, seconds=None, worker=None,
                            message='%s: %s' % (type(err).__name__, err))

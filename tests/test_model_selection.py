@@ -127,6 +127,16 @@ def test_check_space_refuses_what_the_training_function_cannot_take():
             check_space(train_mlp, space, fixed)
 
 
+@pytest.mark.parametrize('name', sorted(model_selection.TUTORIALS))
+def test_every_tutorial_s_default_space_fits_its_training_function(name):
+    tutorial = model_selection.TUTORIALS[name]
+    train = tutorial.training_function()
+    check_space(train, tutorial.space, {tutorial.epochs_argument: 2})
+    grid = model_selection.typed_configurations(train, grid_configurations(tutorial.space, 8, 0))
+    for configuration in grid + random_configurations(tutorial.space, 8, 0):
+        check_space(train, {}, configuration)
+
+
 def test_integer_hyper_parameters_drawn_from_a_range_are_integers():
     from dltutorials.mlp import train_mlp
     configurations = model_selection.typed_configurations(
@@ -287,6 +297,20 @@ def test_a_search_runs_on_a_local_cluster_and_keeps_results_plots_and_the_best_m
                                                             % out)
 
 
+def test_a_time_budget_starts_no_trial_after_it_and_resume_finishes_the_search(
+        tmp_path, tiny_pkl):
+    arguments = ['logistic_sgd', '--trials', 5, '--workers', 1, '--n-epochs', 2, '--dataset',
+                 tiny_pkl, '--no-plot', '--output-dir', tmp_path / 'out']
+    # 0.6 s: the first trial starts at once, and compiling alone takes longer than that
+    stopped = run_search(*arguments, '--minutes', 0.01, cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert [r['trial'] for r in model_selection.load_results(tmp_path / 'out')] == [0]
+    assert '4 trials not run yet (--resume)' in stopped.stderr
+    finished = run_search(*arguments, '--resume', cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    assert [r['trial'] for r in model_selection.load_results(tmp_path / 'out')] == [0, 1, 2, 3, 4]
+
+
 def test_a_search_killed_with_kill_9_resumes_to_the_table_of_an_uninterrupted_one(tmp_path):
     arguments = ['logistic_sgd', '--trials', 6, '--workers', 2, '--n-epochs', 15,
                  '--dataset', SAMPLE_DIGITS, '--seed', 5, '--no-plot']
@@ -392,9 +416,11 @@ def test_four_workers_compiling_the_same_graphs_at_once_all_succeed(tmp_path, ti
     environ[variable] = ','.join(f for f in (environ.get(variable), 'base_compiledir=%s'
                                              % (tmp_path / 'compiled')) if f)
     out = tmp_path / 'search'
-    done = run_search('mlp', '--method', 'grid', '--trials', 4, '--workers', 4, '--quick',
-                      '--dataset', tiny_pkl, '--output-dir', out, '--no-plot', cwd=tmp_path,
-                      env=environ)
+    (tmp_path / 'space.json').write_text(json.dumps(
+        {'learning_rate': {'log_uniform': [0.01, 1.0]}, 'batch_size': {'choice': [20, 50]}}))
+    done = run_search('logistic_sgd', '--method', 'grid', '--trials', 4, '--workers', 4,
+                      '--space', tmp_path / 'space.json', '--quick', '--dataset', tiny_pkl,
+                      '--output-dir', out, '--no-plot', cwd=tmp_path, env=environ)
     assert done.returncode == 0, done.stderr
     records = model_selection.load_results(out)
     assert len(records) == 4 and all(r['status'] == 'ok' for r in records), records

@@ -118,7 +118,8 @@ def use_own_compile_folder(environ=os.environ):
     variable = engine_setup.ENGINES[engine][0]
     flags = engine_setup.parse_theano_flags(environ.get(variable, ''))
     folder_format = flags.get('compiledir_format', DEFAULT_COMPILEDIR_FORMAT)
-    own_format = '%s-worker%d' % (folder_format, _take_slot(engine + ':' + folder_format))
+    slot = _take_slot(':'.join((engine, flags.get('base_compiledir', ''), folder_format)))
+    own_format = '%s-worker%d' % (folder_format, slot)
     environ[variable] = ','.join(part for part in (
         environ.get(variable, ''), 'compiledir_format=' + own_format) if part)
     return own_format
