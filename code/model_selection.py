@@ -28,6 +28,7 @@ finish.  The best trial's model is kept in the same folder (``mlp.npz``),
 where the tutorial's own ``--evaluate`` and ``--predict`` find it.
 """
 import argparse
+import collections
 import dataclasses
 import importlib
 import inspect
@@ -358,28 +359,47 @@ def run_searches(client, searches, minutes=None):
     from distributed import as_completed
     from dltutorials.support.parallel import n_workers
 
+    def identity(search, trial):
+        return json.dumps([search.tutorial, search.configurations[trial], search.fixed,
+                           search.quick], sort_keys=True)
+
     waiting = [(search, trial) for search in searches
                for trial in range(len(search.configurations)) if trial not in search.records]
     total, started = len(waiting), time.time()
-    running = {}                # future -> [(search, trial), ...]
-    by_key = {}                 # a trial's identity -> its future
+    wanted = collections.Counter(identity(search, trial) for search, trial in waiting)
+    running = {}                # future -> its trial's identity
+    sharing = {}                # a trial's identity -> [(search, trial), ...] waiting for it
+    outcomes = {}               # a trial's identity -> (outcome, attempts), while still wanted
     done = as_completed()
     n_done = 0
+
+    def finished(key, outcome, attempts):
+        nonlocal n_done
+        for search, trial in sharing.pop(key):
+            record = search.record(trial, dict(outcome), attempts)
+            wanted[key] -= 1
+            n_done += 1
+            report_trial(search, record, n_done, total, started, len(searches) > 1)
+        if wanted[key]:
+            outcomes[key] = outcome, attempts
+        else:
+            outcomes.pop(key, None)             # (a model's bytes: not kept longer than needed)
 
     def submit_more():
         while waiting and len(running) < n_workers(client):
             if minutes is not None and time.time() - started > 60 * minutes:
                 return
             search, trial = waiting.pop(0)
-            key = json.dumps([search.tutorial, search.configurations[trial], search.fixed,
-                              search.quick], sort_keys=True)
-            if key in by_key and by_key[key] in running:
-                running[by_key[key]].append((search, trial))
-                continue
-            future = client.submit(run_trial, search.tutorial, search.configurations[trial],
-                                   search.fixed, search.quick, pure=False)
-            by_key[key], running[future] = future, [(search, trial)]
-            done.add(future)
+            key = identity(search, trial)
+            sharing.setdefault(key, []).append((search, trial))
+            if key in outcomes:                 # trained already, for another search
+                finished(key, *outcomes[key])
+            elif len(sharing[key]) == 1:        # (else: it is training now)
+                future = client.submit(run_trial, search.tutorial,
+                                       search.configurations[trial], search.fixed,
+                                       search.quick, pure=False)
+                running[future] = key
+                done.add(future)
 
     submit_more()
     for future in done:
@@ -389,11 +409,7 @@ def run_searches(client, searches, minutes=None):
             outcome = dict(status='failed', validation_error=None, test_error=None,
                            epochs=None, seconds=None, worker=None,
                            message='%s: %s' % (type(err).__name__, err))
-        attempts = count_attempts(client, future)
-        for search, trial in running.pop(future):
-            record = search.record(trial, dict(outcome), attempts)
-            n_done += 1
-            report_trial(search, record, n_done, total, started, len(searches) > 1)
+        finished(running.pop(future), outcome, count_attempts(client, future))
         submit_more()
     return searches
 

@@ -211,6 +211,31 @@ def test_best_so_far_and_the_comparison_table(tmp_path):
     assert lines[2].split()[-3:] == ['2', 'of', '2'] and '15.00 %' in lines[2]
 
 
+def test_searches_that_share_a_configuration_train_it_once(tmp_path, tiny_pkl):
+    from distributed import Client
+
+    configurations = [dict(learning_rate=0.1, batch_size=50), dict(learning_rate=0.5,
+                                                                    batch_size=50)]
+    fixed = dict(dataset=str(tiny_pkl), n_epochs=2)
+    searches = [Search('logistic_sgd', configurations[:1], fixed, tmp_path / 'one'),
+                Search('logistic_sgd', configurations, fixed, tmp_path / 'two'),
+                Search('logistic_sgd', configurations[::-1], fixed, tmp_path / 'three')]
+    for search in searches:
+        search.folder.mkdir()
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=':0') as client:
+        model_selection.run_searches(client, searches)
+        starts = client.get_events('dltutorials-trial-start')
+    assert len(starts) == 2                 # five trials, two configurations
+    first, second = (search.records for search in searches[1:])
+    assert first[0]['validation_error'] == second[1]['validation_error'] \
+        == searches[0].records[0]['validation_error']
+    assert first[1]['test_error'] == second[0]['test_error']
+    for search in searches:                 # each search keeps its own best model
+        assert (search.folder / 'logistic_sgd.npz').exists()
+        assert sorted(read_records(search.folder)) == list(range(len(search.configurations)))
+
+
 # --------------------------------------------------------------------------
 # The compile folders of parallel workers
 # --------------------------------------------------------------------------
