@@ -880,9 +880,13 @@ def evaluate_best(folder, dataset=None):
     if best is None:
         raise TutorialError('no model to evaluate in %s: no trial of a search there saved one'
                             % folder)
-    spec = json.loads((Path(folder) / SEARCH_FILE).read_text())
-    return command_line.report_evaluation(
-        Path(folder) / best['model_file'], dataset or spec['fixed'].get('dataset', 'mnist.pkl.gz'))
+    if dataset is None:
+        # the search's dataset: in its folder, or the comparison's folder above it
+        spec = next((path for path in (Path(folder) / SEARCH_FILE, Path(folder).parent /
+                                       SEARCH_FILE) if path.exists()), None)
+        dataset = spec and json.loads(spec.read_text())['fixed'].get('dataset')
+    return command_line.report_evaluation(Path(folder) / best['model_file'],
+                                          dataset or 'mnist.pkl.gz')
 
 
 def main(argv=None):

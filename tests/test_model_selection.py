@@ -315,6 +315,9 @@ def test_a_search_runs_on_a_local_cluster_and_keeps_results_plots_and_the_best_m
          str(tiny_pkl), '--output-dir', str(out)], capture_output=True, text=True, timeout=120)
     assert evaluated.returncode == 0, evaluated.stderr
     assert 'error rate %.2f %%' % (100 * best['test_error']) in evaluated.stdout
+    evaluated = run_search('logistic_sgd', '--evaluate', '--output-dir', out, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert 'error rate %.2f %%' % (100 * best['test_error']) in evaluated.stdout
     # a second search in the same folder would mix two searches' results
     again = run_search('logistic_sgd', '--trials', 4, '--output-dir', out, cwd=tmp_path)
     assert again.returncode == 2
