@@ -852,13 +852,16 @@ def finish(search, space, plot):
                     '; %d trials not run yet (--resume)' % unfinished if unfinished else '')
     if plot and search.records:
         from dltutorials.support.plotting import plot_best_so_far, plot_validation_scatter
+        title = '%s on %s, %d trials (%s)' % (
+            search.tutorial, Path(str(search.fixed.get('dataset', 'its dataset'))).name,
+            len(search.records), search.folder.name)
         plot_validation_scatter(search.records.values(), space,
                                 search.folder / 'validation_vs_hyperparameters.png',
-                                tutorial.score_unit, title=search.folder.name)
+                                tutorial.score_unit, title=title)
         plot_best_so_far({search.folder.name: best_so_far(search.records,
                                                           len(search.configurations))},
                          {}, search.folder / 'best_so_far.png', tutorial.score_unit,
-                         title=search.folder.name)
+                         title=title)
 
 
 def absolute_if_path(dataset):
