@@ -759,6 +759,9 @@ def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, s
             raise HyperparameterError('%s must be a positive integer, got %r' % (name, value))
     if minutes is not None and not minutes > 0:
         raise HyperparameterError('minutes must be positive, got %r' % minutes)
+    if scheduler is not None and workers is not None:
+        raise HyperparameterError('workers is for the local cluster; a scheduler has the '
+                                  'workers started for it (dask worker ...)')
     if method not in ('random', 'grid'):
         raise HyperparameterError('method must be random or grid, got %r' % method)
     from dltutorials.support.parallel import connect, disconnect, require_dask

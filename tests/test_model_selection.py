@@ -472,6 +472,7 @@ def test_four_workers_compiling_the_same_graphs_at_once_all_succeed(tmp_path, ti
     (['mlp', '--resume', '--output-dir', 'nothing-here'], 'nothing to resume in'),
     (['mlp', '--space', 'missing.json'], 'cannot read the space file'),
     (['mlp', '--dataset', 'no-such-digits.pkl.gz'], 'no-such-digits.pkl.gz: no such file'),
+    (['mlp', '--workers', 2, '--scheduler', 'tcp://127.0.0.1:9'], 'workers is for the local'),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, arguments, message):
     (tmp_path / 'space.json').write_text(json.dumps({'hidden_units': {'choice': [100]}}))
