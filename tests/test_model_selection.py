@@ -1,6 +1,5 @@
 """Model selection: the spaces, the grid, the records, and searches on real Dask clusters."""
 import json
-import math
 import os
 import signal
 import subprocess
