@@ -29,6 +29,7 @@ where the tutorial's own ``--evaluate`` and ``--predict`` find it.
 """
 import argparse
 import collections
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -285,23 +286,23 @@ def _log_event(topic, message):
         pass
 
 
-class _quiet_log:
+@contextlib.contextmanager
+def _quiet_log():
     """Keep the tutorial's log out of the worker's output; collect its warnings (a list)."""
-
-    def __enter__(self):
-        self.logger = logging.getLogger('dltutorials')
-        self.saved = self.logger.level, self.logger.propagate
-        self.warnings = []
-        self.handler = logging.Handler(logging.WARNING)
-        self.handler.emit = lambda entry: self.warnings.append(entry.getMessage())
-        self.logger.addHandler(self.handler)
-        self.logger.setLevel(logging.WARNING)
-        self.logger.propagate = False
-        return self.warnings
-
-    def __exit__(self, *exc):
-        self.logger.removeHandler(self.handler)
-        self.logger.level, self.logger.propagate = self.saved
+    package_logger = logging.getLogger('dltutorials')
+    saved = package_logger.level, package_logger.propagate
+    warnings = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda entry: warnings.append(entry.getMessage())
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.WARNING)
+    package_logger.propagate = False
+    try:
+        yield warnings
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(saved[0])
+        package_logger.propagate = saved[1]
 
 
 # --------------------------------------------------------------------------
