@@ -898,17 +898,17 @@ def evaluate_best(folder, dataset=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.strip().split('\n')[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__.strip().split('\n')[0])
     parser.add_argument('tutorial', help='the tutorial to tune: ' + ', '.join(TUTORIALS))
     parser.add_argument('--method', choices=('random', 'grid'), default='random',
-                        help='how configurations are chosen')
+                        help='how configurations are chosen (default: %(default)s)')
     parser.add_argument('--trials', type=checks.positive_int.parse, default=20,
-                        help='number of trials (a grid: at most this many)')
+                        help='number of trials (a grid: at most this many; default: %(default)s)')
     parser.add_argument('--minutes', type=checks.positive.parse,
                         help='start no trial after this many minutes (--resume finishes)')
     parser.add_argument('--seed', type=checks.seed.parse, default=1,
-                        help='draws the configurations (the same seed, the same ones)')
+                        help='draws the configurations: the same seed, the same ones (default: '
+                             '%(default)s)')
     parser.add_argument('--space', metavar='FILE',
                         help='a JSON or TOML file of hyper-parameters (default: the '
                              'tutorial\'s space; see the page)')
@@ -923,7 +923,8 @@ def main(argv=None):
     parser.add_argument('--compare', type=checks.positive_int.parse, metavar='REPEATS',
                         help='random against grid: REPEATS random searches of --trials each '
                              'and a grid per budget 2, 4, 8, ...')
-    parser.add_argument('--output-dir', default='results/search', help='the search\'s folder')
+    parser.add_argument('--output-dir', default='results/search',
+                        help='the search\'s folder (default: %(default)s)')
     parser.add_argument('--quiet', action='store_true', help='log warnings only')
     parser.add_argument('--quick', action='store_true',
                         help='each trial a smoke test: one minibatch of each split, one epoch')
