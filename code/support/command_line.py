@@ -84,7 +84,13 @@ def build_parser(train, description, skip=(), saved_model_flags=True):
             options['default'] = parameter.default.__name__
         if isinstance(rule, Switch):
             # --batch-norm / --no-batch-norm
-            options['action'] = argparse.BooleanOptionalAction
+            if hasattr(argparse, 'BooleanOptionalAction'):
+                options['action'] = argparse.BooleanOptionalAction
+            else:           # (Python 3.8: the two flags by hand)
+                parser.add_argument('--no-' + name.replace('_', '-'), dest=name,
+                                    action='store_false', default=parameter.default,
+                                    help='not: ' + options['help'])
+                options['action'] = 'store_true'
         elif rule is not None:
             options['type'] = rule.parse
             if rule.each:
