@@ -232,8 +232,11 @@ def run_trial(tutorial_name, configuration, fixed, quick=False):
     """
     from dltutorials.support.parallel import use_own_compile_folder
     use_own_compile_folder()            # before the engine is imported in this process
-    worker, task = _worker_and_task()
-    _log_event('trial-start', dict(task=task, worker=worker))
+    dask_worker = _dask_worker()
+    worker = dask_worker.address if dask_worker else 'local'
+    if dask_worker:         # (the driver counts a trial's starts in the scheduler's event log)
+        dask_worker.log_event('dltutorials-trial-start',
+                              dict(task=str(dask_worker.get_current_task()), worker=worker))
     train = TUTORIALS[tutorial_name].training_function()
     folder = tempfile.mkdtemp(prefix='dltutorials-trial-')
     started = time.time()
@@ -267,23 +270,13 @@ def finite_or_none(value):
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _worker_and_task():
-    """This Dask worker's address and the key of the task it runs (outside Dask: 'local')."""
+def _dask_worker():
+    """The Dask worker running this trial (None outside Dask)."""
     try:
         from distributed import get_worker
-        worker = get_worker()
-        return worker.address, str(worker.get_current_task())
+        return get_worker()
     except (ImportError, ValueError):
-        return 'local', None
-
-
-def _log_event(topic, message):
-    """Tell the scheduler (whose event log the driver reads), when running on Dask."""
-    try:
-        from distributed import get_worker
-        get_worker().log_event('dltutorials-' + topic, message)
-    except (ImportError, ValueError):
-        pass
+        return None
 
 
 @contextlib.contextmanager
@@ -755,16 +748,18 @@ def search_hyperparameters(tutorial='mlp', method='random', trials=20, seed=1, s
     if tutorial not in TUTORIALS:
         raise HyperparameterError('unknown tutorial %r: one of %s (the ones that report a '
                                   'validation error)' % (tutorial, ', '.join(TUTORIALS)))
-    for name, value in dict(trials=trials, workers=workers, compare=compare).items():
-        if value is not None and not (isinstance(value, int) and value > 0):
-            raise HyperparameterError('%s must be a positive integer, got %r' % (name, value))
-    if minutes is not None and not minutes > 0:
-        raise HyperparameterError('minutes must be positive, got %r' % minutes)
+    # (the rules the command line's flags are parsed by; None: not given)
+    for name, value, rule in (('trials', trials, checks.positive_int),
+                              ('seed', seed, checks.seed),
+                              ('workers', workers, checks.positive_int),
+                              ('compare', compare, checks.positive_int),
+                              ('minutes', minutes, checks.positive),
+                              ('method', method, checks.Choice(('random', 'grid')))):
+        if value is not None:
+            rule.check(name, value)
     if scheduler is not None and workers is not None:
         raise HyperparameterError('workers is for the local cluster; a scheduler has the '
                                   'workers started for it (dask worker ...)')
-    if method not in ('random', 'grid'):
-        raise HyperparameterError('method must be random or grid, got %r' % method)
     from dltutorials.support.parallel import connect, disconnect, require_dask
     require_dask()
     about = TUTORIALS[tutorial]

@@ -136,6 +136,19 @@ def test_every_tutorial_s_default_space_fits_its_training_function(name):
         check_space(train, {}, configuration)
 
 
+@pytest.mark.parametrize('arguments, message', [
+    (dict(trials=0), 'trials must be a positive integer, got 0'),
+    (dict(seed=-1), r'seed must be an integer in \[0, 2\*\*32\)'),
+    (dict(minutes=0), 'minutes must be a positive number, got 0'),
+    (dict(method='bayes'), "method must be one of random, grid, got 'bayes'"),
+    (dict(compare=1.5), 'compare must be a positive integer'),
+])
+def test_bad_search_arguments_from_python_are_refused_before_anything_starts(arguments,
+                                                                              message):
+    with pytest.raises(HyperparameterError, match=message):
+        model_selection.search_hyperparameters('mlp', **arguments)
+
+
 def test_integer_hyper_parameters_drawn_from_a_range_are_integers():
     from dltutorials.mlp import train_mlp
     configurations = model_selection.typed_configurations(
@@ -384,6 +397,8 @@ def test_a_search_killed_with_kill_9_resumes_to_the_table_of_an_uninterrupted_on
     assert resumed.returncode == 0, resumed.stderr
     assert '%d trials to run (%d already done)' % (6 - n_done, n_done) in resumed.stderr
     assert table(killed_dir) == table(tmp_path / 'whole')
+    assert (killed_dir / 'logistic_sgd.npz').read_bytes() == \
+        (tmp_path / 'whole' / 'logistic_sgd.npz').read_bytes()       # the same best model
     lines = (killed_dir / 'trials.jsonl').read_text().splitlines()
     assert sorted(json.loads(line)['trial'] for line in lines) == list(range(6))  # none twice
 
