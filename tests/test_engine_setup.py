@@ -12,7 +12,7 @@ from conftest import REPO, add_worker_compile_folder
 
 from dltutorials.support import engine_setup
 from dltutorials.support.engine import ENGINE
-from dltutorials.support import openblas
+from dltutorials.support import openblas, vector_math
 from dltutorials.support.engine_setup import (default_flags, engine_name, parse_theano_flags,
                                       user_has_set)
 
@@ -39,14 +39,16 @@ def no_blas():
 def test_user_settings_in_flags_or_rc_file_win(tmp_path):
     rc = tmp_path / 'theanorc'
     rc.write_text('[global]\nfloatX = float64\nallow_gc = True\noptimizer_excluding = fusion\n'
-                  '[blas]\nldflags = -lmkl_rt\n')
+                  '[blas]\nldflags = -lmkl_rt\n[gcc]\ncxxflags = -O2\n')
     env = {'THEANORC': str(rc)}
     assert user_has_set('floatX', env) and user_has_set('blas.ldflags', env)
     assert default_flags(env) == ({}, None)
     env = {'THEANORC': str(tmp_path / 'none'), 'THEANO_FLAGS': 'floatX=float16'}
     assert user_has_set('floatX', env) and not user_has_set('blas.ldflags', env)
+    compile_flags = ' '.join(['-g0'] + ([vector_math.FLAG, vector_math.CODE_VERSION_FLAG]
+                                        if vector_math.vector_functions() else []))
     assert default_flags(env, find_blas=no_blas) == (
-        {'blas.ldflags': '', 'allow_gc': 'False',
+        {'blas.ldflags': '', 'allow_gc': 'False', 'gcc.cxxflags': compile_flags,
          'optimizer_excluding': 'local_dot22_to_dot22scalar'}, None)
     # PyTensor spells sections with '__' in its flags, and has its own rc file.
     env = {'PYTENSORRC': str(rc), 'PYTENSOR_FLAGS': 'linker=c'}
@@ -54,9 +56,9 @@ def test_user_settings_in_flags_or_rc_file_win(tmp_path):
     assert default_flags(env, 'pytensor') == ({}, None)
     env = {'PYTENSORRC': str(tmp_path / 'none'), 'PYTENSOR_FLAGS': 'blas__ldflags=-lblas'}
     assert default_flags(env, 'pytensor') == (
-        {'floatX': 'float32', 'allow_gc': 'False',
+        {'floatX': 'float32', 'allow_gc': 'False', 'gcc.cxxflags': compile_flags,
          'optimizer_excluding': 'local_dot22_to_dot22scalar', 'linker': 'cvm'}, None)
-    env['PYTENSOR_FLAGS'] += ',allow_gc=True,optimizer_excluding=inplace'
+    env['PYTENSOR_FLAGS'] += ',allow_gc=True,optimizer_excluding=inplace,gcc__cxxflags=-O2'
     assert default_flags(env, 'pytensor') == ({'floatX': 'float32', 'linker': 'cvm'}, None)
 
 
@@ -238,11 +240,12 @@ def test_python_m_dltutorials_says_what_runs(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     fields = dict(line.split(None, 1) for line in done.stdout.splitlines())
-    assert set(fields) == {'Python', 'engine', 'floatX', 'BLAS', 'OpenMP', 'cores'}
+    assert set(fields) == {'Python', 'engine', 'floatX', 'BLAS', 'OpenMP', 'cores', 'math'}
     assert fields['engine'].startswith('Theano 1.0.5' if ENGINE == 'theano' else 'PyTensor')
     assert fields['floatX'] == 'float32'
     assert 'OpenBLAS' in fields['BLAS'] or 'openblas' in fields['BLAS']
     assert 'kernel' in fields['BLAS'] and 'kernel unknown' not in fields['BLAS']
+    assert fields['math'].startswith('vectorised' if vector_math.vector_functions() else 'scalar')
 
 
 def test_an_empty_blas_setting_is_reported_as_the_users(tmp_path):

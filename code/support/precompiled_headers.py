@@ -28,6 +28,7 @@ import logging
 import os
 import subprocess
 
+from dltutorials.support import vector_math
 from dltutorials.support.engine_setup import engine_name
 
 logger = logging.getLogger(__name__)
@@ -134,8 +135,12 @@ _engine_compile_str = cmodule.GCC_compiler.compile_str
 
 def compile_str(module_name, src_code, location=None, include_dirs=None, lib_dirs=None,
                 libs=None, preargs=None, py_module=True, hide_symbols=True):
-    """The engine's ``GCC_compiler.compile_str``, the precompiled header's folder searched first."""
+    """The engine's ``GCC_compiler.compile_str``, the precompiled header's folder searched first.
+
+    The code also gets the declarations of :mod:`~dltutorials.support.vector_math`.
+    """
     preargs = list(preargs or [])
+    src_code = vector_math.with_declarations(src_code, preargs, COMMON_HEADERS)
     folder = precompiled_header_folder(src_code, include_dirs or [], preargs)
     if folder:
         preargs.insert(0, '-I' + folder)

@@ -1,0 +1,176 @@
+"""Vectorised elementwise math: glibc's vector functions really called, results as the scalar ones.
+
+Each engine computes the same expressions twice, in processes of their own
+with compile folders of their own: with our default ``gcc.cxxflags``
+(vectorised) and with ``gcc.cxxflags`` set empty by the user (scalar, as
+before).  The direct functions agree within 4 units in the last place, NaN
+and the infinities come out the same, and the compiled modules import
+glibc's vector versions (``_ZGV...``).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from conftest import add_worker_compile_folder
+from dltutorials.support import vector_math
+from dltutorials.support.engine import ENGINE
+
+pytestmark = pytest.mark.skipif(not vector_math.vector_functions(),
+                                reason="no glibc vector math library (libmvec) here")
+
+PROGRAM = r'''
+import json, sys
+import numpy
+import dltutorials
+from dltutorials.support.engine import theano, T
+
+x, b, c = T.matrix('x'), T.vector('b'), T.vector('c')
+expressions = {
+    'tanh': T.tanh(x), 'exp': T.exp(x), 'log': T.log(x), 'log1p': T.log1p(x),
+    'sigmoid': T.nnet.sigmoid(x), 'softplus': T.nnet.softplus(x),
+    # b broadcast over the rows: the strided loop, not the contiguous one
+    'tanh(x + b)': T.tanh(x + b),
+    # c broadcast along the rows: the innermost loop reads it with stride 0
+    'tanh(x + column)': T.tanh(x + c.dimshuffle(0, 'x')),
+    'grad tanh(x + b)': T.grad(T.tanh(x + b).sum(), x),
+    'exp of the transpose': T.exp(x.T),
+}
+special = [numpy.nan, numpy.inf, -numpy.inf, 0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, 100.0, -100.0,
+           1e30, -1e30, -1.0]
+rng = numpy.random.RandomState(0)
+values = numpy.concatenate([special, rng.normal(0, 4, 64 * 97 - len(special))])
+xv = values.reshape(64, 97).astype(x.dtype)
+bv = rng.normal(0, 1, 97).astype(b.dtype)
+cv = rng.normal(0, 1, 64).astype(c.dtype)
+results = {}
+for name, expression in expressions.items():
+    f = theano.function([x, b, c], expression, on_unused_input='ignore')
+    results[name] = f(xv, bv, cv).ravel().tolist()
+json.dump(results, sys.stdout)
+'''
+
+
+def compute(tmp_path, name, flags):
+    folder = tmp_path / name
+    env = dict(os.environ)
+    for variable, spelling in (('THEANO_FLAGS', 'gcc.cxxflags'),
+                               ('PYTENSOR_FLAGS', 'gcc__cxxflags')):
+        env[variable] = 'base_compiledir=%s%s' % (
+            folder, '' if flags is None else ',%s=%s' % (spelling, flags))
+    done = subprocess.run([sys.executable, '-c', PROGRAM], capture_output=True, text=True,
+                          timeout=600, env=add_worker_compile_folder(env))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {key: numpy.array(value, dtype=numpy.float64).astype(numpy.float32)
+               for key, value in json.loads(done.stdout).items()}
+    modules = [path.read_bytes() for path in folder.rglob('*.so')]
+    return results, modules
+
+
+@pytest.fixture(scope='module')
+def both(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('vector_math')
+    return compute(tmp_path, 'vectorised', None), compute(tmp_path, 'scalar', '')
+
+
+def ulp_distance(a, b):
+    """Units in the last place between float32 arrays of the same signs."""
+    a, b = (values.view(numpy.int32).astype(numpy.int64) for values in (a, b))
+    return numpy.abs(a - b)
+
+
+def test_the_modules_call_glibcs_vector_functions_only_when_the_flag_is_set(both):
+    (_, vectorised_modules), (_, scalar_modules) = both
+    vector_call = re.compile(rb'_ZGV[bcde]N\d+v_(tanhf|expf|logf|log1pf)\b')
+    assert sum(bool(vector_call.search(module)) for module in vectorised_modules) >= 5
+    assert not any(vector_call.search(module) for module in scalar_modules)
+
+
+@pytest.mark.parametrize('name', ['tanh', 'exp', 'log', 'log1p', 'sigmoid', 'softplus',
+                                  'tanh(x + b)', 'tanh(x + column)', 'exp of the transpose'])
+def test_vectorised_values_are_within_4_ulp_and_nan_and_infinities_are_kept(both, name):
+    (vectorised, _), (scalar, _) = both
+    fast, slow = vectorised[name], scalar[name]
+    assert numpy.array_equal(numpy.isnan(fast), numpy.isnan(slow))
+    infinite = numpy.isinf(slow)
+    assert numpy.array_equal(fast[infinite], slow[infinite])
+    finite = numpy.isfinite(slow)
+    assert numpy.isfinite(fast[finite]).all()
+    same_sign = finite & (numpy.signbit(fast) == numpy.signbit(slow))
+    assert ulp_distance(fast[same_sign], slow[same_sign]).max() <= 4
+    # where the signs differ, both are within a few ulp of zero
+    assert numpy.abs(fast[finite & ~same_sign]).max(initial=0) < 1e-37
+
+
+def test_a_nan_in_the_input_reaches_the_output_of_every_expression(both):
+    (vectorised, _), _ = both
+    for name, values in vectorised.items():
+        assert numpy.isnan(values[0]), name     # the input's first value is NaN
+
+
+def test_gradients_agree_to_float_precision(both):
+    (vectorised, _), (scalar, _) = both
+    fast, slow = vectorised['grad tanh(x + b)'], scalar['grad tanh(x + b)']
+    assert numpy.array_equal(numpy.isnan(fast), numpy.isnan(slow))
+    # 1 - tanh^2 cancels near saturation: 1-2 ulp in tanh are an absolute 1e-7 here
+    numpy.testing.assert_allclose(fast, slow, rtol=1e-5, atol=3e-7)
+
+
+def test_declarations_only_with_the_flag_and_after_the_common_headers():
+    headers = '#include <math.h>\n'
+    code = headers + 'int f() { return 0; }\n'
+    with_flag = vector_math.with_declarations(code, ['-O3', vector_math.FLAG], headers)
+    assert with_flag.startswith(headers + '// dltutorials.support.vector_math')
+    assert with_flag.endswith('int f() { return 0; }\n')
+    assert '#pragma omp declare simd notinbranch\nfloat tanhf(float) __THROW;' in with_flag
+    assert vector_math.with_declarations(code, ['-O3'], headers) == code
+    assert vector_math.with_declarations('#include <other.h>\n' + code, [vector_math.FLAG],
+                                         headers) == '#include <other.h>\n' + code
+
+
+def fake_loop_generator(init_loop_orders, olv_index, dtypes, inner_task, sub, openmp=None):
+    """Two nested loops as the engines write them, operand pointers set in the inner one."""
+    pointers = ''.join('float &%s_i = *(%s_iter+%s_stride_l0*ITER_0+%s_stride_l1*ITER_1);\n'
+                       % ((sub['lv%d' % i],) * 4) for i in range(len(init_loop_orders)))
+    return ('for(int ITER_0 = 0; ITER_0<TOTAL_0; ITER_0++)\n{ // begin loop 0\n'
+            'for(int ITER_1 = 0; ITER_1<TOTAL_1; ITER_1++)\n{ // begin loop 1\n%s%s\n'
+            '} // end loop 1\n} // end loop 0\n' % (pointers, inner_task))
+
+
+def test_the_innermost_loop_gets_a_vector_copy_for_unit_and_broadcast_strides():
+    versioned = vector_math.vectorised_loops(fake_loop_generator)
+    sub = {'lv0': 'V1', 'lv1': 'V3'}
+    code = versioned([(0, 1), (0, 'x')], 0, None, 'V1_i = V3_i;', sub)
+    condition, vector, scalar = re.match(
+        r'for\(int ITER_0.*?// begin loop 0\nif \((.*?)\) \{\n#pragma omp simd\n(.*?)\} else '
+        r'\{\n(.*?)\}\n\} // end loop 0', code, re.DOTALL).groups()
+    assert condition == 'V1_stride_l1 == 1 && V3_stride_l1 == 0'
+    assert '*(V1_iter+V1_stride_l0*ITER_0+ITER_1)' in vector
+    assert '*(V3_iter+V3_stride_l0*ITER_0)' in vector
+    assert scalar == fake_loop_generator([(0, 1), (0, 'x')], 0, None, 'V1_i = V3_i;', sub)[
+        len('for(int ITER_0 = 0; ITER_0<TOTAL_0; ITER_0++)\n{ // begin loop 0\n'):
+        -len('} // end loop 0\n')]
+    # a loop that can jump out, and OpenMP's parallel loop when it is the innermost, stay
+    for task, orders, openmp in (('if (V1_i) goto __label_1;', [(0, 1), (0, 1)], None),
+                                 ('V1_i = V3_i;', [(0,), (0,)], True)):
+        plain = fake_loop_generator(orders, 0, None, task, sub, openmp)
+        assert versioned(orders, 0, None, task, sub, openmp) == plain
+
+
+def test_a_users_own_compile_flags_win():
+    flags, _ = engine_flags('gcc.cxxflags=-O2' if ENGINE == 'theano' else 'gcc__cxxflags=-O2')
+    assert 'gcc.cxxflags' not in flags
+    flags, _ = engine_flags('')
+    assert flags['gcc.cxxflags'].split() == ['-g0', vector_math.FLAG,
+                                             vector_math.CODE_VERSION_FLAG]
+
+
+def engine_flags(user_flags):
+    from dltutorials.support.engine_setup import default_flags
+    variable = 'THEANO_FLAGS' if ENGINE == 'theano' else 'PYTENSOR_FLAGS'
+    return default_flags({variable: user_flags, 'THEANORC': os.devnull,
+                          'PYTENSORRC': os.devnull}, ENGINE, find_blas=lambda: None)
