@@ -51,7 +51,7 @@ RUNS = {
                       '--validFreq', '20', '--valid-batch-size', '500'],
              'lstm_model.checkpoint.npz', ['lstm_model.npz']),
     # Two players, two optimizers, the noise's and the dropout's random streams.
-    'gan': ('gan', ['--architecture', 'gan', '--n-epochs', '3', '--batch-size', '100'],
+    'gan': ('gan', ['--architecture', 'gan', '--n-epochs', '2', '--batch-size', '100'],
             'gan.checkpoint.npz', ['gan.npz']),
     # The resumed epoch draws the same shifted and mirrored copies as the whole run's.
     'lstm augmented': ('lstm', ['--max-epochs', '2', '--dim-proj', '16', '--batch-size', '50',

@@ -22,7 +22,6 @@ numpy's arithmetic outside the functions keeps subnormals.
 ``DLTUTORIALS_FLUSH_DENORMALS=0`` in the environment keeps them inside too.
 """
 import ctypes
-import ctypes.util
 import functools
 import os
 import platform
@@ -42,7 +41,7 @@ def _math_library():
     if os.environ.get('DLTUTORIALS_FLUSH_DENORMALS', '1').strip() == '0':
         return None
     try:
-        library = ctypes.CDLL(ctypes.util.find_library('m') or 'libm.so.6')
+        library = ctypes.CDLL('libm.so.6')     # by name: find_library would run ldconfig
         library.fegetenv, library.fesetenv    # noqa: B018  (both there)
     except (OSError, AttributeError):
         return None

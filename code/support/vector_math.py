@@ -24,7 +24,6 @@ Nothing happens where there is no ``libmvec`` with these functions (glibc
 older than 2.35, macOS, musl) or the flag is not set: the loops stay scalar.
 """
 import ctypes
-import ctypes.util
 import functools
 import platform
 import re
@@ -62,11 +61,10 @@ def vector_functions():
     """The names in :data:`FUNCTIONS` whose vector versions this machine's libmvec has."""
     if platform.machine() not in ('x86_64', 'AMD64') or platform.system() != 'Linux':
         return ()
-    path = ctypes.util.find_library('mvec')
-    if not path:
-        return ()
     try:
-        library = ctypes.CDLL(path)
+        # By its name, not ctypes.util.find_library, which runs ldconfig: every
+        # process that imports the tutorials asks.
+        library = ctypes.CDLL('libmvec.so.1')
     except OSError:
         return ()
     return tuple(name for name in FUNCTIONS
