@@ -18,7 +18,6 @@ import pytest
 
 from conftest import add_worker_compile_folder
 from dltutorials.support import vector_math
-from dltutorials.support.engine import ENGINE
 
 pytestmark = pytest.mark.skipif(not vector_math.vector_functions(),
                                 reason="no glibc vector math library (libmvec) here")
@@ -159,18 +158,3 @@ def test_the_innermost_loop_gets_a_vector_copy_for_unit_and_broadcast_strides():
                                  ('V1_i = V3_i;', [(0,), (0,)], True)):
         plain = fake_loop_generator(orders, 0, None, task, sub, openmp)
         assert versioned(orders, 0, None, task, sub, openmp) == plain
-
-
-def test_a_users_own_compile_flags_win():
-    flags, _ = engine_flags('gcc.cxxflags=-O2' if ENGINE == 'theano' else 'gcc__cxxflags=-O2')
-    assert 'gcc.cxxflags' not in flags
-    flags, _ = engine_flags('')
-    assert flags['gcc.cxxflags'].split() == ['-g0', vector_math.FLAG,
-                                             vector_math.CODE_VERSION_FLAG]
-
-
-def engine_flags(user_flags):
-    from dltutorials.support.engine_setup import default_flags
-    variable = 'THEANO_FLAGS' if ENGINE == 'theano' else 'PYTENSOR_FLAGS'
-    return default_flags({variable: user_flags, 'THEANORC': os.devnull,
-                          'PYTENSORRC': os.devnull}, ENGINE, find_blas=lambda: None)

@@ -63,14 +63,9 @@ if ENGINE == 'theano':
     from dltutorials.support import compile_cache  # noqa: F401
     # ... and compiled faster the first time, the common headers precompiled.
     from dltutorials.support import precompiled_headers  # noqa: F401
-    # Elementwise loops vectorised (glibc's vector math; see vector_math).
-    from dltutorials.support import vector_math
-    from theano.tensor import elemwise_cgen
-    vector_math.install(elemwise_cgen)
-    # Subnormal numbers flushed to zero while a compiled function runs (see denormals).
-    from dltutorials.support import denormals
-    from theano.compile.function_module import Function as _Function
-    denormals.install(_Function)
+    # (set up for both engines at the end of this module)
+    from theano.compile.function_module import Function as _CompiledFunction
+    from theano.tensor import elemwise_cgen as _elemwise_cgen
     from dltutorials.support.engine_setup import refuse_unsafe_openmp
     refuse_unsafe_openmp(theano.config)
 
@@ -100,14 +95,9 @@ else:
                             message=r"Numba will use object mode to run (Im2Col|Col2Im)")
     # The C backend's modules compile faster the first time, the common headers precompiled.
     from dltutorials.support import precompiled_headers  # noqa: F401
-    # Elementwise loops vectorised (glibc's vector math; see vector_math).
-    from dltutorials.support import vector_math
-    from pytensor.tensor import elemwise_cgen
-    vector_math.install(elemwise_cgen)
-    # Subnormal numbers flushed to zero while a compiled function runs (see denormals).
-    from dltutorials.support import denormals
-    from pytensor.compile.executor import Function as _Function
-    denormals.install(_Function)
+    # (set up for both engines at the end of this module)
+    from pytensor.compile.executor import Function as _CompiledFunction
+    from pytensor.tensor import elemwise_cgen as _elemwise_cgen
 
     def _softmax(x):
         """Softmax of each row (Theano's ``T.nnet.softmax``)."""
@@ -314,3 +304,11 @@ else:
 
         def __repr__(self):
             return 'MRG_RandomStreams(PyTensor RandomStream)'
+
+
+# Both engines: elementwise loops vectorised (glibc's vector math; see vector_math), and
+# subnormal numbers flushed to zero while a compiled function runs (see denormals).
+from dltutorials.support import denormals, vector_math  # noqa: E402
+
+vector_math.install(_elemwise_cgen)
+denormals.install(_CompiledFunction)

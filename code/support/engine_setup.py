@@ -45,7 +45,7 @@ of them:
     ``tanhf``, ``expf`` ... on 8 or 16 values at a time instead of one, IEEE
     semantics kept (see :mod:`dltutorials.support.vector_math`): ``tanh(x +
     b)`` 16.8 -> 3.2 ns a value, ``softplus`` 21.1 -> 2.9.  Set your own
-    ``gcc.cxxflags`` without the flag and the loops stay scalar.
+    ``gcc.cxxflags`` without the flag and the loops call the scalar functions.
 ``optimizer_excluding=local_dot22_to_dot22scalar``
     The rewrite that folds ``scalar * dot(a, b)`` into one GEMM call does so
     even when the plain product is needed too, so that the product is then

@@ -20,8 +20,9 @@ few units in the last place and correct for NaN and infinities (tested in
 ``tests/test_vector_math.py``).  A plain loop of ``tanhf(x + b)`` went from
 11.7 to 1.0 ns per value on this machine.
 
-Nothing happens where there is no ``libmvec`` with these functions (glibc
-older than 2.35, macOS, musl) or the flag is not set: the loops stay scalar.
+Nothing is declared where there is no ``libmvec`` with these functions
+(glibc older than 2.35, macOS, musl) or the flag is not set: the loops call
+the scalar functions, one value at a time.
 """
 import ctypes
 import functools
@@ -59,7 +60,7 @@ def _symbols(name):
 @functools.lru_cache(maxsize=None)
 def vector_functions():
     """The names in :data:`FUNCTIONS` whose vector versions this machine's libmvec has."""
-    if platform.machine() not in ('x86_64', 'AMD64') or platform.system() != 'Linux':
+    if platform.machine() != 'x86_64' or platform.system() != 'Linux':
         return ()
     try:
         # By its name, not ctypes.util.find_library, which runs ldconfig: every
@@ -99,11 +100,10 @@ def with_declarations(src_code, preargs, common_headers):
     functions = vector_functions()
     if FLAG not in preargs or not functions:
         return src_code
-    start = src_code.find(common_headers)
-    if start < 0 or src_code[:start].strip():
+    code = src_code.lstrip()       # (precompiled_headers recognises a module the same way)
+    if not code.startswith(common_headers):
         return src_code
-    end = start + len(common_headers)
-    return src_code[:end] + declarations(functions) + src_code[end:]
+    return common_headers + declarations(functions) + code[len(common_headers):]
 
 
 def vectorised_loops(make_reordered_loop):
