@@ -12,10 +12,15 @@ import pytest
 def worker_engine_flags(flags=''):
     """``flags`` for THEANO_FLAGS / PYTENSOR_FLAGS, led by this test worker's own compile folder.
 
-    pytest.ini runs the test files in parallel processes (pytest-xdist).  Sharing
-    one compile folder, they would compile one at a time: Theano's compile
-    lock is held for the whole compilation of a function, and waited for in
-    sleeps of 5 to 10 s.  So each worker compiles into a folder of its own
+    pytest.ini runs the test files in parallel processes (pytest-xdist).  With
+    one compile folder for both (tried, with Theano's compile lock looked at
+    every 0.05 s instead of its sleeps of 5 to 10 s), Theano's module cache
+    failed six tests: one process's clean-up deleted a module another had
+    loaded, two processes added the same key to an entry (an assertion), and
+    the lock's waiting messages reached the scripts' one-line errors.  And it
+    was slower (926 s against 809 s on 2 cores): every process reads the keys
+    of all the modules in its folder when it starts, and one folder held both
+    workers' modules.  So each worker compiles into a folder of its own
     (beside the usual one, kept for the next run); outside xdist, ``flags``
     as given.  Later flags win, so a compile folder named in ``flags`` stays.
     """

@@ -90,12 +90,34 @@ def start_and_stop(script, arguments, output, checkpoint, how, delay=0.05):
     return process.returncode, stderr
 
 
-@pytest.mark.parametrize('name', sorted(RUNS))
-def test_a_killed_run_resumes_to_the_same_model_files(name, tmp_path):
-    script, arguments, checkpoint, model_files = RUNS[name]
-    whole = run(script, arguments, tmp_path / 'whole', '--quiet')
-    assert whole.returncode == 0, whole.stderr
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    """``uninterrupted(name)``: the output folder of run ``name`` of RUNS, never interrupted.
 
+    Each is run once for all the tests of this file that compare with it.
+    """
+    folders = {}
+
+    def output_folder(name):
+        if name not in folders:
+            script, arguments, _, _ = RUNS[name]
+            folder = tmp_path_factory.mktemp('uninterrupted')
+            done = run(script, arguments, folder, '--quiet')
+            assert done.returncode == 0, done.stderr
+            folders[name] = folder
+        return folders[name]
+    return output_folder
+
+
+def assert_same_model_files(name, output, uninterrupted):
+    for model_file in RUNS[name][3]:
+        assert (output / model_file).read_bytes() == \
+            (uninterrupted(name) / model_file).read_bytes(), model_file
+
+
+@pytest.mark.parametrize('name', sorted(RUNS))
+def test_a_killed_run_resumes_to_the_same_model_files(name, tmp_path, uninterrupted):
+    script, arguments, checkpoint, model_files = RUNS[name]
     killed = tmp_path / 'killed'
     status, _ = start_and_stop(script, arguments, killed, checkpoint, signal.SIGKILL)
     assert status == -signal.SIGKILL          # killed, not finished
@@ -104,26 +126,20 @@ def test_a_killed_run_resumes_to_the_same_model_files(name, tmp_path):
     resumed = run(script, arguments, killed, '--resume')
     assert resumed.returncode == 0, resumed.stderr
     assert 'resuming from %s' % (killed / checkpoint) in resumed.stderr
-    for model_file in model_files:
-        assert (killed / model_file).read_bytes() == (tmp_path / 'whole' / model_file).read_bytes(), \
-            model_file
+    assert_same_model_files(name, killed, uninterrupted)
     assert not list(killed.glob('*.checkpoint.npz'))      # a finished run leaves none
 
 
 INTERRUPTED = {
     'logistic_sgd': ['--n-epochs', '300'],
     'logistic_cg': ['--n-epochs', '50'],
-    'mlp': RUNS['mlp'][1],
-    'convolutional_mlp': RUNS['lenet'][1],
     'dA': ['--training-epochs', '3', '--n-hidden', '100'],
-    'cA': RUNS['cA'][1],
-    'word2vec': RUNS['word2vec'][1],
-    'SdA': RUNS['SdA fine-tuning'][1],
-    'rbm': RUNS['rbm'][1],
-    'DBN': RUNS['DBN pre-training'][1],
-    'lstm': RUNS['lstm'][1],
-    'gan': RUNS['gan'][1],
 }
+# The other scripts are stopped in one of RUNS, and resumed to the same model files.
+SAME_AS = {'mlp': 'mlp', 'convolutional_mlp': 'lenet', 'cA': 'cA', 'word2vec': 'word2vec',
+           'SdA': 'SdA fine-tuning', 'rbm': 'rbm', 'DBN': 'DBN pre-training', 'lstm': 'lstm',
+           'gan': 'gan'}
+INTERRUPTED.update((script, RUNS[name][1]) for script, name in SAME_AS.items())
 FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'logistic_cg': 'logistic_cg.checkpoint.npz',
                     'mlp': 'mlp.checkpoint.npz',
@@ -139,7 +155,8 @@ FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
 
 
 @pytest.mark.parametrize('script', sorted(INTERRUPTED))
-def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_path):
+def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_path,
+                                                                 uninterrupted):
     arguments, checkpoint = INTERRUPTED[script], FIRST_CHECKPOINT[script]
     status, stderr = start_and_stop(script, arguments, tmp_path, checkpoint, signal.SIGINT,
                                     delay=0.0)
@@ -153,17 +170,8 @@ def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_pat
     resumed = run(script, arguments, tmp_path, '--resume', '--quiet')
     assert resumed.returncode == 0, resumed.stderr
     assert not list(tmp_path.glob('*.checkpoint.npz'))
-
-
-def test_ctrl_c_then_resume_gives_the_model_of_an_uninterrupted_run(tmp_path):
-    script, arguments, checkpoint, (model_file,) = RUNS['mlp']
-    status, stderr = start_and_stop(script, arguments, tmp_path / 'stopped', checkpoint,
-                                    signal.SIGINT, delay=0.0)
-    assert status == 130, stderr
-    assert run(script, arguments, tmp_path / 'stopped', '--resume').returncode == 0
-    assert run(script, arguments, tmp_path / 'whole').returncode == 0
-    assert (tmp_path / 'stopped' / model_file).read_bytes() == \
-        (tmp_path / 'whole' / model_file).read_bytes()
+    if script in SAME_AS:
+        assert_same_model_files(SAME_AS[script], tmp_path, uninterrupted)
 
 
 @pytest.fixture(scope='module')
@@ -190,7 +198,8 @@ def test_resume_refuses_the_checkpoint_of_another_run(interrupted_mlp, tmp_path)
     assert (output / 'mlp.checkpoint.npz').read_bytes() == before    # kept for the right run
 
 
-def test_without_resume_a_run_starts_afresh_and_says_so(interrupted_mlp, tmp_path):
+def test_without_resume_a_run_starts_afresh_and_says_so(interrupted_mlp, tmp_path,
+                                                        uninterrupted):
     output = tmp_path / 'out'
     shutil.copytree(interrupted_mlp, output)
     done = run('mlp', RUNS['mlp'][1], output)
@@ -198,9 +207,7 @@ def test_without_resume_a_run_starts_afresh_and_says_so(interrupted_mlp, tmp_pat
     assert 'holds the state of an interrupted run: this run starts afresh' in done.stderr
     assert 'resuming' not in done.stderr
     assert 'epoch 1, minibatch 300/300, validation error' in done.stderr   # from the start
-    whole = run('mlp', RUNS['mlp'][1], tmp_path / 'whole')
-    assert whole.returncode == 0, whole.stderr
-    assert (output / 'mlp.npz').read_bytes() == (tmp_path / 'whole' / 'mlp.npz').read_bytes()
+    assert_same_model_files('mlp', output, uninterrupted)
 
 
 def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
@@ -227,7 +234,8 @@ def test_a_huge_learning_rate_stops_with_one_line_and_keeps_the_old_model(script
     assert (tmp_path / model_file).read_bytes() == before
 
 
-def test_resume_true_in_python_goes_on_from_the_scripts_checkpoint(interrupted_mlp, tmp_path):
+def test_resume_true_in_python_goes_on_from_the_scripts_checkpoint(interrupted_mlp, tmp_path,
+                                                                   uninterrupted):
     import inspect
     from dltutorials.mlp import train_mlp
     from dltutorials.support.runs import run_options
@@ -239,9 +247,7 @@ def test_resume_true_in_python_goes_on_from_the_scripts_checkpoint(interrupted_m
         result = train_mlp(dataset=SAMPLE, n_epochs=5, n_hidden=300, verbose=False, resume=True)
     assert result['stopped_by'] == 'n_epochs' and result['epochs'] == 5
     assert not (output / 'mlp.checkpoint.npz').exists()
-    whole = run('mlp', RUNS['mlp'][1], tmp_path / 'whole', '--quiet')
-    assert whole.returncode == 0, whole.stderr
-    assert (output / 'mlp.npz').read_bytes() == (tmp_path / 'whole' / 'mlp.npz').read_bytes()
+    assert_same_model_files('mlp', output, uninterrupted)
 
 
 # ------------------------------------------------- the checkpoint file itself
