@@ -306,9 +306,11 @@ else:
             return 'MRG_RandomStreams(PyTensor RandomStream)'
 
 
-# Both engines: elementwise loops vectorised (glibc's vector math; see vector_math), and
-# subnormal numbers flushed to zero while a compiled function runs (see denormals).
-from dltutorials.support import denormals, vector_math  # noqa: E402
+# Both engines: elementwise loops vectorised (glibc's vector math; see vector_math),
+# subnormal numbers flushed to zero while a compiled function runs (see denormals), and each
+# module compiled once for all compile folders (see object_cache).
+from dltutorials.support import denormals, object_cache, vector_math  # noqa: E402
 
 vector_math.install(_elemwise_cgen)
 denormals.install(_CompiledFunction)
+object_cache.install(precompiled_headers.cmodule, precompiled_headers.config)
