@@ -63,6 +63,8 @@ if ENGINE == 'theano':
     from dltutorials.support import compile_cache  # noqa: F401
     # ... and compiled faster the first time, the common headers precompiled.
     from dltutorials.support import precompiled_headers  # noqa: F401
+    # The MRG generator's numbers drawn several streams at a time.
+    from dltutorials.support import fast_random  # noqa: F401
     # (set up for both engines at the end of this module)
     from theano.compile.function_module import Function as _CompiledFunction
     from theano.tensor import elemwise_cgen as _elemwise_cgen
