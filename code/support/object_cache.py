@@ -125,7 +125,11 @@ def cached(run_compiler, store_folder):
             return run_compiler(command, *args, **kwargs)
         library, source = target
         store = store_folder()
-        entry = os.path.join(store, digest(command, library, source) + '.so')
+        try:
+            entry = os.path.join(store, digest(command, library, source) + '.so')
+        except OSError:                              # no compiler or source file: g++ says so
+            counts['compiled'] += 1
+            return run_compiler(command, *args, **kwargs)
         if os.path.isfile(entry):
             try:
                 _place(entry, library)
@@ -137,7 +141,10 @@ def cached(run_compiler, store_folder):
         output = run_compiler(command, *args, **kwargs)
         counts['compiled'] += 1
         if output[2] == 0 and os.path.isfile(library):
-            os.makedirs(store, exist_ok=True)
+            try:
+                os.makedirs(store, exist_ok=True)
+            except OSError:                          # a folder we cannot write: no cache
+                return output
             prune(store)
             _keep(library, entry)
         return output
