@@ -26,8 +26,8 @@ here), more for LeNet, and a cache that grew by one module per run.
 And one cost that grows with the cache: every process reads the keys of
 every module in it (``key.pkl``) before its first compilation, and each
 fused elementwise op (``Composite``) in those keys rebuilt its inner graph
-as it was unpickled, half of the time it took: 2.0 s per process for the
-2,100 modules of a folder after the test suite, 0.9 s without it.  The
+as it was unpickled, almost half of the time it took: 1.8 s per process for
+the 2,100 modules of a folder after the test suite, 1.0 s without it.  The
 inner graph of an unpickled ``Composite`` is now built when something
 first asks for it (its C code, which is what the cache compares, is pickled
 with it).
