@@ -143,9 +143,13 @@ else:
 
         Row (c, i, j) holds pixel (sh r + i, sw s + j) of map c for every
         output position (r, s) and image: the right operand of the
-        convolution's one matrix product.  Built with kh * kw strided copies;
-        its gradient, :class:`Col2Im`, adds them back the same way (autodiff
-        of slicing would build kh * kw image-sized arrays and sum them).
+        convolution's one matrix product.  Built with kh * kw strided copies
+        from the images laid out pixel by pixel, (C, H, W, batch), so that
+        each copies runs of ``batch`` contiguous values (copying from the
+        transposed view instead, one value per image, took 2.4 times as long:
+        39.4 -> 16.7 ms for LeNet's second layer, batch 500); its gradient,
+        :class:`Col2Im`, adds them back the same way (autodiff of slicing
+        would build kh * kw image-sized arrays and sum them).
         """
 
         def make_node(self, images):
@@ -155,7 +159,7 @@ else:
         def perform(self, node, inputs, output_storage):
             (images,) = inputs
             batch, channels, rows, cols, out_rows, out_cols = self.patch_grid(images)
-            by_pixel = images.transpose(1, 2, 3, 0)   # (C, H, W, batch), a view
+            by_pixel = numpy.ascontiguousarray(images.transpose(1, 2, 3, 0))  # (C, H, W, batch)
             columns = numpy.empty((channels, self.kh, self.kw, out_rows, out_cols, batch),
                                   dtype=images.dtype)
             for i in range(self.kh):
