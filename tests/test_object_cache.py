@@ -43,11 +43,12 @@ def test_a_second_compile_folder_reuses_the_first_ones_modules(tmp_path):
         numpy.testing.assert_array_equal(a, b)
     x = numpy.linspace(-2, 2, 12).reshape(3, 4)
     numpy.testing.assert_allclose(second['values'][1], x @ x.T, rtol=1e-5, atol=1e-5)
-    # The second folder's libraries are the cached files themselves (hard links).
+    # The second folder's libraries are the cached files themselves, which are the first
+    # folder's (hard links: one file on disk for three names).
     # (Theano compiles two helper modules as it is imported, before the cache is installed.)
     libraries = list((tmp_path / 'second').glob('tmp*/*.so'))
     assert len(libraries) >= second['reused'] - 2
-    assert all(library.stat().st_nlink == 2 for library in libraries)
+    assert all(library.stat().st_nlink == 3 for library in libraries)
     assert len(list((tmp_path / 'compiled_objects').glob('*.so'))) == first['compiled']
     # Turned off, each module is compiled again.
     third = compile_in(tmp_path, 'third', DLTUTORIALS_OBJECT_CACHE='0')
@@ -56,12 +57,16 @@ def test_a_second_compile_folder_reuses_the_first_ones_modules(tmp_path):
 
 def test_the_key_leaves_out_the_folders_and_keeps_flags_source_and_compiler(tmp_path):
     def compile_command(folder, flags=('-O3',)):
-        (tmp_path / folder).mkdir(exist_ok=True)
-        source = tmp_path / folder / 'mod.cpp'
+        # A compile folder's layout: the module in a folder of its own (named at random),
+        # the precompiled header in a folder named by its own digest.
+        module_folder = tmp_path / folder / ('tmp_' + folder)
+        module_folder.mkdir(parents=True, exist_ok=True)
+        source = module_folder / 'mod.cpp'
         if not source.exists():
             source.write_text('int f() { return 1; }\n')
-        return (['g++', '-shared', '-I%s/compiledir/precompiled_headers/0123abcd' % folder]
-                + list(flags) + ['-o', str(tmp_path / folder / 'mabc.so'), str(source)])
+        header_folder = tmp_path / folder / 'precompiled_headers' / '0123abcd'
+        return (['g++', '-shared', '-I%s' % header_folder] + list(flags)
+                + ['-o', str(module_folder / 'mabc.so'), str(source)])
 
     def key(command):
         library, source = object_cache.compilation(command)
@@ -70,7 +75,7 @@ def test_the_key_leaves_out_the_folders_and_keeps_flags_source_and_compiler(tmp_
     here, there = compile_command('here'), compile_command('there')
     assert key(here) == key(there)
     assert key(compile_command('here', ('-O2',))) != key(here)
-    (tmp_path / 'there' / 'mod.cpp').write_text('int f() { return 2; }\n')
+    (tmp_path / 'there' / 'tmp_there' / 'mod.cpp').write_text('int f() { return 2; }\n')
     assert key(there) != key(here)
     # Not a module compilation (the engine asks g++ for its version and flags): passed through.
     assert object_cache.compilation(['g++', '-E', '-v', '-']) is None

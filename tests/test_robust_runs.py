@@ -117,7 +117,7 @@ def assert_same_model_files(name, output, uninterrupted):
 
 @pytest.mark.parametrize('name', sorted(RUNS))
 def test_a_killed_run_resumes_to_the_same_model_files(name, tmp_path, uninterrupted):
-    script, arguments, checkpoint, model_files = RUNS[name]
+    script, arguments, checkpoint, _ = RUNS[name]
     killed = tmp_path / 'killed'
     status, _ = start_and_stop(script, arguments, killed, checkpoint, signal.SIGKILL)
     assert status == -signal.SIGKILL          # killed, not finished

@@ -9,13 +9,15 @@ the test suite's processes.  Each folder compiled the same modules again:
 347 of the 1,246 modules the test suite's two processes compiled, about
 0.35 s of g++ each.
 
-So the compiler's output is kept once more, in ``compiled_objects`` beside
-the compile folders (in ``base_compiledir``), under a digest of everything
-g++ is given: the command line (with the module's own folder and the
-precompiled header's left out, see
-:mod:`~dltutorials.support.precompiled_headers`), the source, and the
-compiler's own file.  A compilation whose digest is there is not run again:
-the library is linked (or copied) to where g++ would have written it.  The
+So the compiler's output is kept once more (a hard link where it can be),
+in ``compiled_objects`` beside the compile folders (in ``base_compiledir``),
+under a digest of everything g++ is given: the command line (with the
+module's own folder left out and the compile folder's path, which the
+precompiled header's is in, see
+:mod:`~dltutorials.support.precompiled_headers`, written as a placeholder),
+the source, and the compiler's own file.  A compilation whose digest is there
+is not run again: the library is linked (or copied) to where g++ would have
+written it.  The
 engine's own cache, keys and checks are untouched; only ``g++`` is skipped.
 Entries unused for 30 days are removed.  ``DLTUTORIALS_OBJECT_CACHE=0``
 turns the cache off.
@@ -48,19 +50,22 @@ def compilation(command):
 
 
 def digest(command, library, source):
-    """The cache key of a compilation: what g++ is given, less the paths of this folder."""
-    folder = os.path.dirname(library)
+    """The cache key of a compilation: what g++ is given, less the paths of this compile folder.
+
+    The module's own folder (``tmp...``) is left out, and the compile folder
+    (the one above it) is written as ``<compiledir>``: the precompiled
+    header's folder inside it is named by a digest of the compiler, flags
+    and headers, the same in every compile folder.
+    """
+    compile_folder = os.path.dirname(os.path.dirname(library))
     parts = []
     for argument in command:
         if argument == library:
             argument = '<library>' + os.path.basename(library)
         elif argument == source:
             argument = '<source>'
-        elif argument.startswith('-I') and os.sep + 'precompiled_headers' + os.sep in argument:
-            # Named by a digest of the compiler, flags and headers: the same in every folder.
-            argument = '-I<precompiled>' + os.path.basename(argument.rstrip(os.sep))
-        elif folder and folder in argument:
-            argument = argument.replace(folder, '<folder>')
+        elif compile_folder and compile_folder in argument:
+            argument = argument.replace(compile_folder, '<compiledir>')
         parts.append(argument)
     compiler = shutil.which(command[0]) or command[0]
     status = os.stat(compiler)
@@ -82,10 +87,16 @@ def _place(entry, library):
 
 
 def _keep(library, entry):
-    """Store a freshly compiled library, whole or not at all (another process may read it)."""
+    """Store a freshly compiled library, whole or not at all (another process may read it).
+
+    A hard link to the library where the file system allows (no second copy on disk), else a copy.
+    """
     partial = '%s.%d.tmp' % (entry, os.getpid())
     try:
-        shutil.copyfile(library, partial)
+        try:
+            os.link(library, partial)
+        except OSError:
+            shutil.copyfile(library, partial)
         os.replace(partial, entry)
     except OSError:
         if os.path.exists(partial):
