@@ -46,6 +46,29 @@ add_worker_compile_folder(os.environ)
 
 import dltutorials  # noqa: E402,F401  (sets Theano's defaults before any test imports Theano)
 
+
+def one_thread_per_child(environ, cores=None):
+    """``environ`` with the BLAS and OpenMP of the processes tests start on one thread each.
+
+    When pytest.ini's ``-n auto`` runs as many test processes as there are
+    cores, each script a test starts would otherwise take a thread per core
+    too: two children of two threads on 2 cores, whose OpenBLAS threads wait
+    for each other.  Measured (test_robust_runs.py, 2 workers, warm cache):
+    166-168 s as they were, 131-148 s with one thread.  Set after the engine
+    is imported, so this process's own BLAS keeps its threads (the tests that
+    split work over them still run); the tests that need threads in a child
+    (OpenMP with numpy's BLAS) set ``OMP_NUM_THREADS`` there themselves.  A
+    user's settings stay.
+    """
+    workers = int(environ.get('PYTEST_XDIST_WORKER_COUNT', '0'))
+    if workers and workers >= (cores or os.cpu_count() or 1):
+        for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS'):
+            environ.setdefault(variable, '1')
+    return environ
+
+
+one_thread_per_child(os.environ)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / 'shared' / 'data'
 

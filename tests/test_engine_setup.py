@@ -1,6 +1,7 @@
 """The engine imports and runs with no user configuration, with a linked BLAS; user settings win."""
 import doctest
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -304,19 +305,37 @@ def test_a_users_openmp_with_numpy_blas_is_refused_not_a_crash(tmp_path):
 
 
 @theano_only
-def test_linked_blas_gets_openmp_in_the_convolution(tmp_path):
+def test_linked_blas_gets_openmp_in_the_convolution_and_lenet_trains_the_same(tmp_path):
+    """With a linked BLAS and two threads, LeNet's convolutions run under OpenMP.
+
+    (The other tests' scripts run on one thread each: see conftest.)  A few
+    training steps in a child process with two threads and in one with one
+    (no OpenMP), from the same seed: the same costs.
+    """
     code = '\n'.join([
+        'import json, numpy',
         'import dltutorials',
         'from dltutorials.support.engine import theano, T',
-        'from dltutorials.support.engine import conv2d',
-        'from dltutorials.support.engine_setup import convolution_openmp',
-        'x, w = T.tensor4(), T.tensor4()',
-        'with convolution_openmp():',
-        '    f = theano.function([x, w], conv2d(x, w, filter_shape=(2, 1, 3, 3)))',
-        'print(any(getattr(n.op, "openmp", False) for n in f.maker.fgraph.toposort()))'])
-    done = run_python(code, clean_env(tmp_path, OMP_NUM_THREADS='2'))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == ('True' if (os.cpu_count() or 1) > 1 else 'False')
+        'from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions',
+        'from dltutorials.data_loading import shared_dataset',
+        'rng = numpy.random.RandomState(0)',
+        'data = shared_dataset((rng.uniform(0, 1, (40, 784)), rng.randint(0, 10, 40)))',
+        'x, y = T.matrix("x"), T.ivector("y")',
+        'train = build_lenet_functions(LeNet5(rng, x, nkerns=(4, 6)), x, y, '
+        '[data, data, data], 20, 0.1)[0]',
+        'ops = [node.op for node in train.maker.fgraph.toposort()]',
+        'print(json.dumps([any(getattr(op, "openmp", False) for op in ops), '
+        '[float(train(i % 2)) for i in range(6)]]))'])
+    runs = {}
+    for threads in ('2', '1'):
+        done = run_python(code, clean_env(tmp_path, OMP_NUM_THREADS=threads))
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[threads] = json.loads(done.stdout)
+    assert runs['2'][0] == ((os.cpu_count() or 1) > 1)
+    assert runs['1'][0] is False
+    costs = runs['1'][1]
+    assert costs[4] < costs[0], costs
+    numpy.testing.assert_allclose(runs['2'][1], costs, rtol=1e-5)
 
 
 @theano_only
