@@ -67,21 +67,20 @@ def check_grad(cost, params, givens=None, n_entries=10, epsilon=1e-4, seed=0):
     from dltutorials.support.checkpoints import updated_variables
 
     rng = numpy.random.RandomState(seed)
-    compiled_cost = theano.function([], cost, givens=givens)
+    # One function for the cost and its gradients: for a network of this size,
+    # compiling takes far longer than the evaluations do.
+    cost_and_gradients = theano.function([], [cost] + T.grad(cost, params), givens=givens)
     # The random streams' states, put back before every evaluation: the same draws each time.
-    streams = updated_variables([compiled_cost])
+    streams = updated_variables([cost_and_gradients])
     states = [stream.get_value() for stream in streams]
 
     def evaluate():
         for stream, state in zip(streams, states):
             stream.set_value(copy.deepcopy(state))
-        return compiled_cost()
+        return cost_and_gradients()
 
-    gradients = theano.function([], T.grad(cost, params), givens=givens)
-    for stream, state in zip(streams, states):
-        stream.set_value(copy.deepcopy(state))
-    analytic = gradients()
-    cost_now = float(evaluate())
+    cost_now, *analytic = evaluate()
+    cost_now = float(cost_now)
     noise = 100 * numpy.finfo(theano.config.floatX).eps * max(abs(cost_now), 1.0) / epsilon
     errors = []
     for param, gradient in zip(params, analytic):
@@ -92,10 +91,10 @@ def check_grad(cost, params, givens=None, n_entries=10, epsilon=1e-4, seed=0):
             index = numpy.unravel_index(flat_index, value.shape)
             value[index] = original[index] + epsilon
             param.set_value(value)
-            cost_plus = float(evaluate())
+            cost_plus = float(evaluate()[0])
             value[index] = original[index] - epsilon
             param.set_value(value)
-            cost_minus = float(evaluate())
+            cost_minus = float(evaluate()[0])
             value[index] = original[index]
             numeric = (cost_plus - cost_minus) / (2 * epsilon)
             exact = float(gradient[index])

@@ -6,6 +6,8 @@ to each other in the cases the scripts meet: carried initial states and
 their gradients, float32, a minibatch of one, one step, a cost that uses
 only some of the outputs, and shapes that do not fit.
 """
+import os
+
 import numpy
 import pytest
 
@@ -155,25 +157,33 @@ def test_a_nan_in_the_input_reaches_the_states_and_an_infinite_one_saturates(nam
     assert (numpy.abs(states[:, 1]) <= 1).all()
 
 
-def blas_threads():
-    """The thread count of the OpenBLAS that dltutorials links (0 where there is none).
+@pytest.fixture
+def two_blas_threads():
+    """The OpenBLAS that dltutorials links, on two threads for the test (skipped without one).
 
-    (In a pytest-xdist worker the flags come from conftest, so the BLAS is found again.)
+    (In a pytest-xdist worker the flags come from conftest, so the BLAS is
+    found again; and conftest gives the worker's children one thread, which
+    a worker that loads its BLAS late inherits.)
     """
     import ctypes
     from dltutorials.support import engine_setup, openblas
     blas = engine_setup.blas_in_use or openblas.find_blas()
-    if blas is None:
-        return 0
-    return getattr(ctypes.CDLL(blas.library), blas.prefix + 'openblas_get_num_threads')()
+    if blas is None or (os.cpu_count() or 1) < 2:
+        pytest.skip('one part: OpenBLAS is not linked here, or there is one core')
+    library = ctypes.CDLL(blas.library)
+    get = getattr(library, blas.prefix + 'openblas_get_num_threads')
+    set_threads = getattr(library, blas.prefix + 'openblas_set_num_threads')
+    before = get()
+    set_threads(max(before, 2))
+    yield
+    set_threads(before)
 
 
 @pytest.mark.parametrize('name', sorted(ENCODERS))
-def test_a_minibatch_split_over_the_cores_gives_what_one_thread_gives(name, monkeypatch):
+def test_a_minibatch_split_over_the_cores_gives_what_one_thread_gives(name, monkeypatch,
+                                                                       two_blas_threads):
     # 48 sequences of different lengths: 2 or 3 parts of at least 16 rows, one per
     # OpenBLAS thread, when its idle threads stop spinning soon; one part otherwise.
-    if blas_threads() < 2:
-        pytest.skip('one part: OpenBLAS runs one thread here, or is not linked')
     results = {}
     for timeout in ('28', '20'):
         monkeypatch.setenv('OPENBLAS_THREAD_TIMEOUT', timeout)

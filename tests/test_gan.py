@@ -80,9 +80,10 @@ def test_collapse_is_named_in_one_line():
         dict(class_shares=[0.2] * 5 + [0.0] * 3 + [0.0, 0.0]))
 
 
-def test_the_script_trains_saves_samples_and_draws_the_same_images_for_a_seed(tmp_path):
-    done = run_script('--dataset', SAMPLE, '--architecture', 'gan', '--n-epochs', '2',
-                      '--batch-size', '500', '--output-dir', tmp_path / 'run')
+def test_the_script_trains_saves_samples_and_draws_the_same_images_for_a_seed(small_sample,
+                                                                             tmp_path):
+    done = run_script('--dataset', small_sample, '--architecture', 'gan', '--n-epochs', '2',
+                      '--batch-size', '100', '--output-dir', tmp_path / 'run')
     assert done.returncode == 0, done.stderr
     assert 'epoch 2: D loss' in done.stderr
     for name in ('gan.npz', 'gan_epoch_001.png', 'gan_epoch_002.png', 'gan_progress.png',
@@ -100,8 +101,8 @@ def test_the_script_trains_saves_samples_and_draws_the_same_images_for_a_seed(tm
     numpy.testing.assert_array_equal(model.sample(30, seed=1234), samples)
     assert not numpy.array_equal(model.sample(30, seed=1), samples)
 
-    again = run_script('--dataset', SAMPLE, '--architecture', 'gan', '--n-epochs', '2',
-                       '--batch-size', '500', '--output-dir', tmp_path / 'again', '--quiet')
+    again = run_script('--dataset', small_sample, '--architecture', 'gan', '--n-epochs', '2',
+                       '--batch-size', '100', '--output-dir', tmp_path / 'again', '--quiet')
     assert again.returncode == 0, again.stderr
     assert (tmp_path / 'again' / 'gan.npz').read_bytes() == \
         (tmp_path / 'run' / 'gan.npz').read_bytes()
@@ -176,9 +177,10 @@ def test_the_judge_puts_real_images_near_the_test_set_and_bad_drawings_far(class
     assert max(measures['one training image']['class_shares']) == 1
 
 
-def test_evaluate_prints_the_measures_beside_the_bad_generators(classifier_file, tmp_path):
+def test_evaluate_prints_the_measures_beside_the_bad_generators(classifier_file, small_sample,
+                                                                tmp_path):
     make_gan_file(tmp_path / 'gan.npz')
-    done = run_script('--evaluate', '--classifier', classifier_file, '--dataset', SAMPLE,
+    done = run_script('--evaluate', '--classifier', classifier_file, '--dataset', small_sample,
                       '--output-dir', tmp_path)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if 'Frechet distance' in line]

@@ -201,6 +201,9 @@ def chorales_available():
     return importlib.util.find_spec('music21') is not None
 
 
+# Slow (40 s on 2 cores, reading the 371 scores included): the original call itself runs in
+# the fast tier on a folder of MIDI files, below.
+@pytest.mark.slow
 @pytest.mark.skipif(not chorales_available(), reason='neither music21 nor the cached chorales')
 def test_the_original_call_trains_on_the_chorales_and_generates(tmp_path):
     done = subprocess.run([sys.executable, '-c', ORIGINAL_CALLS, str(REPO / 'code')],
@@ -236,7 +239,7 @@ def test_quick_runs_the_whole_script_in_seconds(tmp_path):
 
 def test_a_killed_run_resumes_to_the_same_files(tmp_path):
     songs = write_tiny_midi_folder(tmp_path / 'songs')
-    arguments = ['--dataset', str(songs), '--num-epochs', '150', '--batch-size', '8',
+    arguments = ['--dataset', str(songs), '--num-epochs', '50', '--batch-size', '8',
                  '--n-hidden', '30', '--n-hidden-recurrent', '20', '--no-plot']
     whole = run_script(*arguments, '--output-dir', 'whole', cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr[-2000:]
