@@ -258,6 +258,22 @@ def test_an_empty_blas_setting_is_reported_as_the_users(tmp_path):
     assert "BLAS    numpy's BLAS through the C-API (slower; you set it empty)" in done.stdout
 
 
+# A child's script: LeNet's training step on 40 random images (``train``) and its ops (``ops``).
+LENET_TRAINING_STEP = [
+    'import numpy',
+    'import dltutorials',
+    'from dltutorials.support.engine import theano, T',
+    'from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions',
+    'from dltutorials.data_loading import shared_dataset',
+    'rng = numpy.random.RandomState(0)',
+    'data = shared_dataset((rng.uniform(0, 1, (40, 784)), rng.randint(0, 10, 40)))',
+    'x, y = T.matrix("x"), T.ivector("y")',
+    'train = build_lenet_functions(LeNet5(rng, x, nkerns=(4, 6)), x, y, '
+    '[data, data, data], 20, 0.1)[0]',
+    'ops = [node.op for node in train.maker.fgraph.toposort()]',
+]
+
+
 @theano_only
 def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
     """With blas.ldflags empty, OpenMP in the convolution aborted the process: now it is off.
@@ -266,19 +282,8 @@ def test_numpy_blas_gets_no_openmp_and_lenet_trains(tmp_path):
     real training steps in a child process, whose exit status shows a crash
     that pytest's capture would hide.
     """
-    code = '\n'.join([
-        'import numpy',
-        'import dltutorials',
-        'from dltutorials.support.engine import theano, T',
-        'from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions',
-        'from dltutorials.data_loading import shared_dataset',
+    code = '\n'.join(LENET_TRAINING_STEP + [
         'from dltutorials.support.engine_setup import openmp_refusal',
-        'rng = numpy.random.RandomState(0)',
-        'data = shared_dataset((rng.uniform(0, 1, (40, 784)), rng.randint(0, 10, 40)))',
-        'x, y = T.matrix("x"), T.ivector("y")',
-        'train = build_lenet_functions(LeNet5(rng, x, nkerns=(4, 6)), x, y, '
-        '[data, data, data], 20, 0.1)[0]',
-        'ops = [node.op for node in train.maker.fgraph.toposort()]',
         'assert not any(getattr(op, "openmp", False) for op in ops)',
         'costs = [float(train(i % 2)) for i in range(6)]',
         'assert all(numpy.isfinite(costs)) and costs[4] < costs[0], costs',
@@ -312,18 +317,8 @@ def test_linked_blas_gets_openmp_in_the_convolution_and_lenet_trains_the_same(tm
     training steps in a child process with two threads and in one with one
     (no OpenMP), from the same seed: the same costs.
     """
-    code = '\n'.join([
-        'import json, numpy',
-        'import dltutorials',
-        'from dltutorials.support.engine import theano, T',
-        'from dltutorials.convolutional_mlp import LeNet5, build_lenet_functions',
-        'from dltutorials.data_loading import shared_dataset',
-        'rng = numpy.random.RandomState(0)',
-        'data = shared_dataset((rng.uniform(0, 1, (40, 784)), rng.randint(0, 10, 40)))',
-        'x, y = T.matrix("x"), T.ivector("y")',
-        'train = build_lenet_functions(LeNet5(rng, x, nkerns=(4, 6)), x, y, '
-        '[data, data, data], 20, 0.1)[0]',
-        'ops = [node.op for node in train.maker.fgraph.toposort()]',
+    code = '\n'.join(LENET_TRAINING_STEP + [
+        'import json',
         'print(json.dumps([any(getattr(op, "openmp", False) for op in ops), '
         '[float(train(i % 2)) for i in range(6)]]))'])
     runs = {}
