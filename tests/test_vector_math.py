@@ -50,6 +50,14 @@ results = {}
 for name, expression in expressions.items():
     f = theano.function([x, b, c], expression, on_unused_input='ignore')
     results[name] = f(xv, bv, cv).ravel().tolist()
+# An update written in place with scalars broadcast (Adam's shape): the contiguous loop.
+weights = theano.shared(xv.copy())
+epsilon = numpy.asarray(1e-8, dtype=x.dtype)
+step = theano.function([], [], updates={
+    weights: weights - weights / (T.sqrt(abs(weights)) + epsilon)})
+assert any(getattr(node.op, 'destroy_map', None) for node in step.maker.fgraph.toposort())
+step()
+results['in place: w - w / (sqrt|w| + eps)'] = weights.get_value().ravel().tolist()
 json.dump(results, sys.stdout)
 '''
 
@@ -90,7 +98,8 @@ def test_the_modules_call_glibcs_vector_functions_only_when_the_flag_is_set(both
 
 
 @pytest.mark.parametrize('name', ['tanh', 'exp', 'log', 'log1p', 'sigmoid', 'softplus',
-                                  'tanh(x + b)', 'tanh(x + column)', 'exp of the transpose'])
+                                  'tanh(x + b)', 'tanh(x + column)', 'exp of the transpose',
+                                  'in place: w - w / (sqrt|w| + eps)'])
 def test_vectorised_values_are_within_4_ulp_and_nan_and_infinities_are_kept(both, name):
     (vectorised, _), (scalar, _) = both
     fast, slow = vectorised[name], scalar[name]
@@ -158,3 +167,37 @@ def test_the_innermost_loop_gets_a_vector_copy_for_unit_and_broadcast_strides():
                                  ('V1_i = V3_i;', [(0,), (0,)], True)):
         plain = fake_loop_generator(orders, 0, None, task, sub, openmp)
         assert versioned(orders, 0, None, task, sub, openmp) == plain
+
+
+def fake_elemwise_code(task, openmp=False):
+    """The contiguous branch of an elementwise op's code, as the engines write it."""
+    return ('if (all_contiguous) {\nnpy_intp n = PyArray_SIZE(o);\n'
+            + ('#pragma omp parallel for if(n>=200000)\n                        ' if openmp else '')
+            + '\n                    for(int i=0; i<n; i++){\n  float& o_i = o_ptr[i];\n'
+            + '  {\n%s\n  }\n}\n} else { strided(); }\n' % task)
+
+
+def test_the_loop_over_contiguous_arrays_is_marked_for_vector_code():
+    # (a fake c_code: the "node" it is given is the code it returns)
+    marked = vector_math.vectorised_contiguous_loop(lambda self, *arguments: arguments[0])
+    plain = fake_elemwise_code('o_i = sqrt(i0_i) / i1_i;')
+    assert marked(None, plain, 'node', [], [], {}) == plain.replace(
+        'for(int i=0;', '#pragma omp simd\nfor(int i=0;')
+    threaded = fake_elemwise_code('o_i = i0_i * 2;', openmp=True)
+    assert '#pragma omp parallel for simd if(n>=200000)\n' in marked(None, threaded, 'node', [],
+                                                                        [], {})
+    assert marked(None, threaded, 'node', [], [], {}).count('#pragma') == 1
+    # a loop that can jump out (a scalar op's error check) stays as it is
+    checked = fake_elemwise_code('if (i1_i == 0) { PyErr_Format(); goto __label_7; }')
+    assert marked(None, checked, 'node', [], [], {}) == checked
+
+
+def test_the_engines_elemwise_code_has_the_marked_loop():
+    from dltutorials.support.engine import T, theano
+    weights = theano.shared(numpy.zeros((4, 3), dtype=theano.config.floatX))
+    step = theano.function([], [], updates={weights: T.sqrt(weights) * 2})
+    node, = [node for node in step.maker.fgraph.toposort()
+             if type(node.op).__name__ == 'Elemwise']
+    code = node.op.c_code(node, 'node', ['i%d' % k for k in range(len(node.inputs))], ['o0'],
+                          {'fail': 'goto __label_1;'})
+    assert re.search(r'#pragma omp simd\s+for\(int i=0; i<n; i\+\+\)', code)

@@ -69,7 +69,7 @@ if ENGINE == 'theano':
     from dltutorials.support import fast_random  # noqa: F401
     # (set up for both engines at the end of this module)
     from theano.compile.function_module import Function as _CompiledFunction
-    from theano.tensor import elemwise_cgen as _elemwise_cgen
+    from theano.tensor import elemwise as _elemwise, elemwise_cgen as _elemwise_cgen
     from dltutorials.support.engine_setup import refuse_unsafe_openmp
     refuse_unsafe_openmp(theano.config)
 
@@ -101,7 +101,7 @@ else:
     from dltutorials.support import precompiled_headers  # noqa: F401
     # (set up for both engines at the end of this module)
     from pytensor.compile.executor import Function as _CompiledFunction
-    from pytensor.tensor import elemwise_cgen as _elemwise_cgen
+    from pytensor.tensor import elemwise as _elemwise, elemwise_cgen as _elemwise_cgen
 
     def _softmax(x):
         """Softmax of each row (Theano's ``T.nnet.softmax``)."""
@@ -319,6 +319,6 @@ else:
 # module compiled once for all compile folders (see object_cache).
 from dltutorials.support import denormals, object_cache, vector_math  # noqa: E402
 
-vector_math.install(_elemwise_cgen)
+vector_math.install(_elemwise_cgen, _elemwise)
 denormals.install(_CompiledFunction)
 object_cache.install(precompiled_headers.cmodule, precompiled_headers.config)

@@ -23,6 +23,14 @@ few units in the last place and correct for NaN and infinities (tested in
 Nothing is declared where there is no ``libmvec`` with these functions
 (glibc older than 2.35, macOS, musl) or the flag is not set: the loops call
 the scalar functions, one value at a time.
+
+The loops themselves are marked for vector code where g++ would not dare:
+the innermost loop over strided arrays (:func:`vectorised_loops`), and
+Theano's loop over contiguous arrays, which an op writing in place ran one
+value at a time (:func:`vectorised_contiguous_loop`: Adam's update of a 784
+x 512 weight 1.29 -> 0.16 ms, the MLP with Adam's training step 6.4-7.6 ->
+4.7-5.4 ms).  Both need only ``-fopenmp-simd``, not fast-math: the
+arithmetic stays IEEE's, NaN and infinities pass through as before.
 """
 import ctypes
 import functools
@@ -35,7 +43,7 @@ FLAG = '-fopenmp-simd'
 #: The engines key a compiled module by its op and compile flags, not by its
 #: code: this define, among the flags, makes a change of the code below
 #: compile anew rather than reuse modules compiled before it.
-CODE_VERSION_FLAG = '-DDLTUTORIALS_VECTOR_MATH=2'
+CODE_VERSION_FLAG = '-DDLTUTORIALS_VECTOR_MATH=3'
 
 #: The math functions the engines' elementwise code calls that libmvec has in
 #: vector form, for double and float (``exp`` and ``expf``).
@@ -151,8 +159,59 @@ def vectorised_loops(make_reordered_loop):
     return versioned
 
 
-def install(elemwise_cgen):
-    """Mark the innermost elementwise loops of the engine's code generator (module given)."""
+_CONTIGUOUS_LOOP = 'for(int i=0; i<n; i++){'
+_PARALLEL_LOOP = re.compile(r'#pragma omp parallel for (if\(n>=\d+\))\s*$')
+
+
+def _loop_body(code, start):
+    """The text of the braces that open at or after ``start`` (``None`` if they never close)."""
+    depth = 0
+    for end in range(code.index('{', start), len(code)):
+        depth += {'{': 1, '}': -1}.get(code[end], 0)
+        if depth == 0:
+            return code[start:end + 1]
+    return None
+
+
+def vectorised_contiguous_loop(c_code):
+    """The engine's ``Elemwise.c_code``, with its loop over contiguous arrays marked for vector code.
+
+    Where every operand is contiguous, the elementwise code runs one flat
+    loop, ``for(int i=0; i<n; i++)``, over pointers g++ cannot tell apart: it
+    vectorises such a loop only behind a run-time check that no output
+    overlaps an input, and an op that writes in place (most of them, after
+    the engine's rewrites: Adam's ``param - step * m / (sqrt(v) / c + eps)``)
+    always fails the check, so its loop ran one value at a time (1.31 ms
+    for a 784 x 512 float32 weight here; 3.3 ns a value).  The iterations of
+    an elementwise loop are independent (an output written in place is read
+    at the same index only), so the loop is marked ``#pragma omp simd``, or
+    ``omp parallel for simd`` where the op uses OpenMP threads.  Loops that can
+    leave early (``goto``, ``return``) stay as they are, as in
+    :func:`vectorised_loops`.
+    """
+    @functools.wraps(c_code)
+    def marked(self, node, nodename, inames, onames, sub):
+        code = c_code(self, node, nodename, inames, onames, sub)
+        if code.count(_CONTIGUOUS_LOOP) != 1:
+            return code
+        start = code.index(_CONTIGUOUS_LOOP)
+        body = _loop_body(code, start)
+        if body is None or 'goto' in body or 'return' in body:
+            return code
+        before = code[:start]
+        parallel = _PARALLEL_LOOP.search(before)
+        if parallel:
+            return (before[:parallel.start()] + '#pragma omp parallel for simd %s\n'
+                    % parallel.group(1) + code[start:])
+        return before + '#pragma omp simd\n' + code[start:]
+    return marked
+
+
+def install(elemwise_cgen, elemwise):
+    """Mark the elementwise loops of the engine's code generator and ``Elemwise`` (modules given)."""
     if not getattr(elemwise_cgen.make_reordered_loop, 'vectorised', False):
         elemwise_cgen.make_reordered_loop = vectorised_loops(elemwise_cgen.make_reordered_loop)
         elemwise_cgen.make_reordered_loop.vectorised = True
+    if not getattr(elemwise.Elemwise.c_code, 'vectorised', False):
+        elemwise.Elemwise.c_code = vectorised_contiguous_loop(elemwise.Elemwise.c_code)
+        elemwise.Elemwise.c_code.vectorised = True
