@@ -174,7 +174,7 @@ def _loop_body(code, start):
 
 
 def vectorised_contiguous_loop(c_code):
-    """The engine's ``Elemwise.c_code``, with its loop over contiguous arrays marked for vector code.
+    """The engine's ``Elemwise.c_code``, its loop over contiguous arrays marked for vector code.
 
     Where every operand is contiguous, the elementwise code runs one flat
     loop, ``for(int i=0; i<n; i++)``, over pointers g++ cannot tell apart: it
@@ -208,7 +208,7 @@ def vectorised_contiguous_loop(c_code):
 
 
 def install(elemwise_cgen, elemwise):
-    """Mark the elementwise loops of the engine's code generator and ``Elemwise`` (modules given)."""
+    """Mark the elementwise loops of the code generator and of ``Elemwise`` (modules given)."""
     if not getattr(elemwise_cgen.make_reordered_loop, 'vectorised', False):
         elemwise_cgen.make_reordered_loop = vectorised_loops(elemwise_cgen.make_reordered_loop)
         elemwise_cgen.make_reordered_loop.vectorised = True
