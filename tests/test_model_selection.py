@@ -324,6 +324,7 @@ def assert_all_gone(processes, timeout=20):
     assert not alive, 'left behind: %s' % [p.cmdline() for p in alive]
 
 
+@pytest.mark.engine_independent
 def test_a_search_runs_on_a_local_cluster_and_keeps_results_plots_and_the_best_model(
         tmp_path, tiny_pkl):
     out = tmp_path / 'search'
@@ -356,6 +357,7 @@ def test_a_search_runs_on_a_local_cluster_and_keeps_results_plots_and_the_best_m
                                                             % out)
 
 
+@pytest.mark.engine_independent
 def test_a_time_budget_starts_no_trial_after_it_and_resume_finishes_the_search(
         tmp_path, tiny_pkl):
     arguments = ['logistic_sgd', '--trials', 5, '--workers', 1, '--n-epochs', 2, '--dataset',
@@ -370,6 +372,7 @@ def test_a_time_budget_starts_no_trial_after_it_and_resume_finishes_the_search(
     assert [r['trial'] for r in model_selection.load_results(tmp_path / 'out')] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.engine_independent
 def test_a_search_killed_with_kill_9_resumes_to_the_table_of_an_uninterrupted_one(tmp_path):
     arguments = ['logistic_sgd', '--trials', 6, '--workers', 2, '--n-epochs', 15,
                  '--dataset', SAMPLE_DIGITS, '--seed', 5, '--no-plot']
@@ -408,6 +411,7 @@ def test_a_search_killed_with_kill_9_resumes_to_the_table_of_an_uninterrupted_on
     assert other.returncode == 2 and 'other arguments (seed)' in other.stderr
 
 
+@pytest.mark.engine_independent
 def test_a_search_on_a_scheduler_and_workers_started_by_hand_survives_a_killed_worker(
         tmp_path):
     from distributed import Client

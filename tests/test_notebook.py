@@ -30,6 +30,7 @@ def test_the_quickstart_notebook_runs(tmp_path):
     assert (tmp_path / 'quickstart_results' / 'mlp.npz').exists()
 
 
+@pytest.mark.engine_independent
 def test_the_model_selection_notebook_runs_a_search_and_shows_its_table_and_plots(tmp_path):
     nbformat = pytest.importorskip('nbformat')
     nbclient = pytest.importorskip('nbclient')

@@ -165,6 +165,7 @@ FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'gan': 'gan.checkpoint.npz'}
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize('script', sorted(INTERRUPTED))
 def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_path,
                                                                  uninterrupted):
