@@ -127,6 +127,13 @@ def small_sample(tmp_path_factory):
     return write_pkl_gz(tmp_path_factory.mktemp('data') / 'small_sample.pkl.gz', cut)
 
 
+def assert_same_bits(a, b):
+    """``a`` and ``b`` identical: dtype, shape, values, NaN where NaN, and the sign of every zero."""
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, a.shape, b.dtype, b.shape)
+    numpy.testing.assert_array_equal(a, b)                     # NaN where NaN
+    numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
+
+
 def write_idx(path, array):
     array = numpy.asarray(array, dtype=numpy.uint8)
     header = struct.pack('>BBBB', 0, 0, 0x08, array.ndim) + struct.pack(

@@ -6,6 +6,7 @@ windows leave over, float32 and float64, the C code and the Python one.
 import numpy
 import pytest
 
+from conftest import assert_same_bits
 from dltutorials.support.engine import ENGINE
 
 if ENGINE != 'theano':
@@ -42,11 +43,6 @@ def awkward_values(shape, dtype, seed=0):
     for value in (numpy.nan, numpy.inf, -numpy.inf, -0.0):
         flat[rng.choice(flat.size, size=max(1, flat.size // 40), replace=False)] = value
     return values
-
-
-def assert_same_bits(a, b):
-    numpy.testing.assert_array_equal(a, b)                     # NaN where NaN
-    numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
 
 
 @pytest.mark.parametrize('openmp', [False, True])

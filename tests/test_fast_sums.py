@@ -8,6 +8,7 @@ on and off, the C code and the Python one.
 import numpy
 import pytest
 
+from conftest import assert_same_bits
 from dltutorials.support.engine import ENGINE
 
 if ENGINE != 'theano':
@@ -37,12 +38,6 @@ def order_sensitive_values(shape, dtype, seed=0):
     """Magnitudes from 1e-9 to 1e9 and both signs: a different order of additions rounds apart."""
     rng = numpy.random.RandomState(seed)
     return (rng.randn(*shape) * 10.0 ** rng.randint(-9, 10, size=shape)).astype(dtype)
-
-
-def assert_same_bits(a, b):
-    assert a.dtype == b.dtype and a.shape == b.shape
-    numpy.testing.assert_array_equal(a, b)                     # NaN where NaN
-    numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
 
 
 @pytest.mark.parametrize('openmp', [False, True])
