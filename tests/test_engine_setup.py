@@ -3,6 +3,7 @@ import doctest
 import importlib.util
 import json
 import os
+import site
 import subprocess
 import sys
 
@@ -194,6 +195,28 @@ def test_fresh_import_is_quiet_configured_and_links_a_blas(tmp_path):
     assert 'Traceback' not in done.stderr
     assert 'Warning' not in done.stderr and 'WARNING' not in done.stderr, done.stderr
     assert done.stdout.split() == ['float32', 'True']
+
+
+# setuptools puts its distutils in front of Python's (with this file) in the virtualenvs it is in.
+SETUPTOOLS_DISTUTILS_FIRST = any(os.path.exists(os.path.join(folder, 'distutils-precedence.pth'))
+                                 for folder in site.getsitepackages())
+
+
+@theano_only
+@pytest.mark.skipif(not SETUPTOOLS_DISTUTILS_FIRST, reason="no setuptools' distutils here")
+@pytest.mark.parametrize('choice', [None, 'local'])
+def test_theano_gets_pythons_own_distutils_unless_the_user_chose(choice, tmp_path):
+    code = ('import sys, dltutorials.mlp, distutils\n'
+            'print(distutils.__file__, "setuptools" in sys.modules)')
+    extra = {} if choice is None else {'SETUPTOOLS_USE_DISTUTILS': choice}
+    done = run_python(code, clean_env(tmp_path, **extra))
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    location, setuptools_imported = done.stdout.split()
+    if choice is None:        # Python's own, and none of setuptools imported
+        assert os.path.dirname(os.path.dirname(location)) == os.path.dirname(os.__file__)
+        assert setuptools_imported == 'False'
+    else:
+        assert 'setuptools' in location
 
 
 def test_the_wheels_openblas_links_and_multiplies(tmp_path):
