@@ -165,8 +165,18 @@ FIRST_CHECKPOINT = {'logistic_sgd': 'logistic_sgd.checkpoint.npz',
                     'gan': 'gan.checkpoint.npz'}
 
 
+# Ctrl-C is handled by one piece of code (runs.stop_requests) in four loops: early stopping,
+# the layer-wise pre-training, conjugate gradients and the GAN's game, each of which saves the
+# same checkpoint as its runs killed above.  The fast tier stops one script of each loop, those
+# with the most state in the middle of an epoch (dropout's stream, the epoch's word pairs);
+# ``pytest -m slow`` stops every script.
+CTRL_C_FAST_TIER = {'lstm', 'word2vec', 'logistic_cg', 'gan'}
+
+
 @pytest.mark.engine_independent
-@pytest.mark.parametrize('script', sorted(INTERRUPTED))
+@pytest.mark.parametrize('script', [
+    pytest.param(script, marks=() if script in CTRL_C_FAST_TIER else pytest.mark.slow)
+    for script in sorted(INTERRUPTED)])
 def test_ctrl_c_saves_the_state_says_how_to_resume_and_exits_130(script, tmp_path,
                                                                  uninterrupted):
     arguments, checkpoint = INTERRUPTED[script], FIRST_CHECKPOINT[script]
