@@ -190,6 +190,15 @@ def test_the_exact_log_partition_function_equals_brute_force_over_v_and_h():
     assert numpy.exp(log_p).sum() == pytest.approx(1.0, abs=1e-10)
 
 
+def test_softplus_matches_logaddexp_from_far_below_to_far_above_and_keeps_inf_and_nan():
+    x = numpy.concatenate([numpy.linspace(-800, 800, 4001), [0.0, 1e-300, -1e-300]])
+    expected = numpy.logaddexp(0, x)
+    numpy.testing.assert_allclose(rbm_module._softplus(x), expected, rtol=4.5e-16, atol=1e-300)  # 2 ulp
+    with numpy.errstate(invalid='ignore'):
+        special = rbm_module._softplus(numpy.array([numpy.inf, -numpy.inf, numpy.nan]))
+    assert special[0] == numpy.inf and special[1] == 0 and numpy.isnan(special[2])
+
+
 def test_annealed_importance_sampling_agrees_with_the_exact_log_z():
     # An RBM of 40 visible and 12 hidden units with weights like a trained one's.
     rng = numpy.random.RandomState(5)
