@@ -121,10 +121,15 @@ def small_sample(tmp_path_factory):
     2.6 s on 2 cores; the tests that run it only need an epoch that is a few
     steps long.
     """
+    return write_sample_cut(tmp_path_factory.mktemp('data') / 'small_sample.pkl.gz',
+                            (1000, 200, 200))
+
+
+def write_sample_cut(path, sizes):
+    """Write the first ``sizes`` (train, valid, test) of the shipped real digits to ``path``."""
     with gzip.open(REPO / 'data' / 'mnist_sample.pkl.gz', 'rb') as stream:
         splits = pickle.load(stream, encoding='latin1')
-    cut = tuple((x[:n], y[:n]) for (x, y), n in zip(splits, (1000, 200, 200)))
-    return write_pkl_gz(tmp_path_factory.mktemp('data') / 'small_sample.pkl.gz', cut)
+    return write_pkl_gz(path, tuple((x[:n], y[:n]) for (x, y), n in zip(splits, sizes)))
 
 
 def assert_same_bits(a, b):

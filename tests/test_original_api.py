@@ -1,12 +1,10 @@
 """The original tutorial's test.py calls still run against these modules, imported as it did."""
-import gzip
-import pickle
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO, write_pkl_gz
+from conftest import REPO, write_sample_cut
 from dltutorials.support.engine import ENGINE
 
 # The calls of the original code/test.py, with its imports: the modules by
@@ -37,10 +35,7 @@ print('all original calls returned')
 
 
 def test_the_original_test_py_calls_run(tmp_path):
-    with gzip.open(REPO / 'data' / 'mnist_sample.pkl.gz', 'rb') as stream:
-        splits = pickle.load(stream, encoding='latin1')
-    write_pkl_gz(tmp_path / 'mnist.pkl.gz', tuple(
-        (x[:n], y[:n]) for (x, y), n in zip(splits, (1200, 600, 600))))
+    write_sample_cut(tmp_path / 'mnist.pkl.gz', (1200, 600, 600))
     done = subprocess.run([sys.executable, '-c', ORIGINAL_TEST_PY, str(REPO / 'code')],
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
