@@ -48,7 +48,7 @@ def gold_links(compiler):
     return _gold[compiler]
 
 
-def link_faster(command, python_libraries=('-lpython%d.%d' % sys.version_info[:2],)):
+def link_faster(command, python_libraries):
     """``command`` (a g++ argument list) with the faster link, if it compiles a module on Linux.
 
     ``python_libraries``: the ``-l`` flags of Python's own library, as the engine writes them.
