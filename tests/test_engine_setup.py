@@ -219,6 +219,35 @@ def test_theano_gets_pythons_own_distutils_unless_the_user_chose(choice, tmp_pat
         assert 'setuptools' in location
 
 
+SCIPY_USE = (
+    'import numpy, scipy, theano, theano.tensor as T\n'
+    'from theano.scalar import basic_scipy\n'
+    'from theano.tensor.nnet import conv, abstract_conv\n'
+    'x = T.dvector()\n'
+    'chi2sf = theano.function([x], T.chi2sf(x, 2), mode=theano.Mode(linker="py"))\n'
+    'import scipy.stats, scipy.signal\n'
+    'print(basic_scipy.imported_scipy_special, conv.imported_scipy_signal,\n'
+    '      abstract_conv.imported_scipy_signal, chi2sf(numpy.array([3.0]))[0],\n'
+    '      scipy.stats.chi2.sf(3.0, 2), scipy.signal.convolve([1, 2], [1, 1]).tolist())\n')
+
+
+@theano_only
+def test_theano_is_imported_without_scipy_stats_and_signal_and_works_as_with_them(tmp_path):
+    """They cost 0.2 s a start; Theano's operations that use scipy, and scipy, work the same."""
+    deferred = run_python('import sys, dltutorials.mlp\n'
+                          'print(sorted({"scipy.stats", "scipy.signal"} & set(sys.modules)))\n'
+                          + SCIPY_USE, clean_env(tmp_path))
+    assert deferred.returncode == 0 and not deferred.stderr, deferred.stderr
+    # The user's scipy.stats imported first: Theano's import as it always was.
+    loaded = run_python('import scipy.stats, dltutorials.mlp\nprint([])\n' + SCIPY_USE,
+                        clean_env(tmp_path))
+    assert loaded.returncode == 0 and not loaded.stderr, loaded.stderr
+    imported_before, rest = deferred.stdout.split('\n', 1)
+    assert imported_before == '[]'
+    assert rest == loaded.stdout.split('\n', 1)[1]
+    assert rest.split()[-5:] == ['0.22313016014842982', '0.22313016014842982', '[1,', '3,', '2]']
+
+
 def test_the_wheels_openblas_links_and_multiplies(tmp_path):
     """What a machine without a system OpenBLAS gets: the wheel's library, symbols renamed."""
     blas = openblas.wheel_openblas()

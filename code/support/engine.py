@@ -49,7 +49,9 @@ if importlib.util.find_spec(ENGINE) is None:
         'install it in a virtualenv of its own with DLTUTORIALS_ENGINE=pytensor pip install -e .'))
 
 if ENGINE == 'theano':
-    import theano
+    from dltutorials.support.engine_setup import scipy_deferred
+    with scipy_deferred():
+        import theano
     import theano.tensor as T
     from theano import change_flags
     from theano.sandbox.rng_mrg import MRG_RandomStreams
