@@ -41,44 +41,51 @@ SAMPLE = REPO / 'data' / 'mnist_sample.pkl.gz'
 
 # ---------------------------------------------------------------- the bad files
 
-def bad_datasets(folder):
-    """{case: (path to give as --dataset, what the error line must name)}."""
+def bad_dataset(folder, case):
+    """Write the broken dataset of ``case``; return the path to give as --dataset."""
     folder.mkdir()
     good = make_digits(300, seed=1), make_digits(100, seed=2), make_digits(100, seed=3)
     (train_x, train_y), valid, test = good
 
-    def pkl(name, splits):
-        return write_pkl_gz(folder / name, splits)
+    def pkl(splits):
+        return lambda path: write_pkl_gz(path, splits)
 
-    whole = pkl('good.pkl.gz', good).read_bytes()
-    truncated = folder / 'truncated.pkl.gz'
-    truncated.write_bytes(whole[:len(whole) // 2])
-    not_gzip = folder / 'not_gzip.pkl.gz'
-    not_gzip.write_text('these are not the digits you are looking for\n')
-    nan_x = train_x.copy()
-    nan_x[3, 5] = numpy.nan
-    idx = write_idx_folder(folder / 'bad_idx', (numpy.zeros((70, 28, 28)), numpy.zeros(70)),
-                           (numpy.zeros((10, 28, 28)), numpy.zeros(10)))
-    labels = idx / 'train-labels-idx1-ubyte.gz'
-    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:20]))
-    (folder / 'empty').mkdir()
-    with gzip.open(folder / 'malicious.pkl.gz', 'wb') as stream:
-        pickle.dump(RunsCode(folder / 'PAYLOAD_RAN'), stream)
-    cases = {
-        'truncated gzip': truncated,
-        'not gzip': not_gzip,
-        'wrong width': pkl('width.pkl.gz', ((train_x[:, :700], train_y), valid, test)),
-        'labels out of range': pkl('labels.pkl.gz', ((train_x, train_y + 5), valid, test)),
-        'NaN pixels': pkl('nan.pkl.gz', ((nan_x, train_y), valid, test)),
-        'lengths differ': pkl('lengths.pkl.gz', ((train_x, train_y[:-1]), valid, test)),
-        'two splits': pkl('two.pkl.gz', ((train_x, train_y), valid)),
-        'pixels 0-255': pkl('bytes.pkl.gz', ((train_x * 255, train_y), valid, test)),
-        'malicious pickle': folder / 'malicious.pkl.gz',
-        'bad IDX folder': idx,
-        'empty folder': folder / 'empty',
-        'missing file': folder / 'no_such_file.pkl.gz',
-    }
-    return {case: (path, path.name) for case, path in cases.items()}
+    def cut(path):
+        whole = write_pkl_gz(path, good).read_bytes()
+        path.write_bytes(whole[:len(whole) // 2])
+
+    def nan_pixel(path):
+        nan_x = train_x.copy()
+        nan_x[3, 5] = numpy.nan
+        write_pkl_gz(path, ((nan_x, train_y), valid, test))
+
+    def bad_idx(path):
+        write_idx_folder(path, (numpy.zeros((70, 28, 28)), numpy.zeros(70)),
+                         (numpy.zeros((10, 28, 28)), numpy.zeros(10)))
+        labels = path / 'train-labels-idx1-ubyte.gz'
+        labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:20]))
+
+    def malicious(path):
+        with gzip.open(path, 'wb') as stream:
+            pickle.dump(RunsCode(folder / 'PAYLOAD_RAN'), stream)
+
+    name, write = {
+        'truncated gzip': ('truncated.pkl.gz', cut),
+        'not gzip': ('not_gzip.pkl.gz',
+                     lambda path: path.write_text('these are not the digits you are looking for\n')),
+        'wrong width': ('width.pkl.gz', pkl(((train_x[:, :700], train_y), valid, test))),
+        'labels out of range': ('labels.pkl.gz', pkl(((train_x, train_y + 5), valid, test))),
+        'NaN pixels': ('nan.pkl.gz', nan_pixel),
+        'lengths differ': ('lengths.pkl.gz', pkl(((train_x, train_y[:-1]), valid, test))),
+        'two splits': ('two.pkl.gz', pkl(((train_x, train_y), valid))),
+        'pixels 0-255': ('bytes.pkl.gz', pkl(((train_x * 255, train_y), valid, test))),
+        'malicious pickle': ('malicious.pkl.gz', malicious),
+        'bad IDX folder': ('bad_idx', bad_idx),
+        'empty folder': ('empty', lambda path: path.mkdir()),
+        'missing file': ('no_such_file.pkl.gz', lambda path: None),
+    }[case]
+    write(folder / name)
+    return folder / name
 
 
 _valid_files = {}
@@ -184,8 +191,8 @@ def prepare(script, kind_of_input, case, base):
     output.mkdir()
     common = ['--output-dir', str(output), '--no-plot', '--quiet']
     if kind_of_input == 'dataset':
-        path, name = bad_datasets(folder / 'data')[case]
-        return ['--dataset', str(path)] + common, name
+        path = bad_dataset(folder / 'data', case)
+        return ['--dataset', str(path)] + common, path.name
     if kind_of_input in ('--predict', '--evaluate'):
         broken_model_files(kind, folder)[case](output / model_name)
         return ['--dataset', str(SAMPLE), kind_of_input] + common, model_name
