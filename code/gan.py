@@ -66,6 +66,7 @@ References:
 - T. Salimans et al., "Improved Techniques for Training GANs", NIPS 2016
   (one-sided label smoothing)
 """
+import contextlib
 import dataclasses
 import sys
 import time
@@ -274,11 +275,16 @@ def build_gan_functions(gan, train_images, batch_size, learning_rate=2e-4, beta1
     ``train_generator()`` takes a step of G on a new batch of noise and
     returns G's loss.  The noise is drawn on the device.  With
     ``label_smoothing`` s, D aims at 1 - s for real images (never
-    over-confident: Salimans et al.'s one-sided smoothing).  Compiled with
-    OpenMP on more than one core (see
+    over-confident: Salimans et al.'s one-sided smoothing).  The DCGAN's
+    are compiled with OpenMP on more than one core (see
     :func:`~dltutorials.support.engine_setup.convolution_openmp`): a DCGAN
-    step took 135 ms instead of 178 here (2 cores, minibatches of 128).
+    step took 135 ms instead of 178 here (2 cores, minibatches of 128).  The
+    fully connected GAN has no convolution, and there OpenMP's idle threads
+    (after Adam's updates) slowed OpenBLAS's products: D's step took 33 ms
+    with it and 21 ms without, G's 33 and 25.
     """
+    compiling = (convolution_openmp if gan.architecture == 'dcgan'
+                 else contextlib.nullcontext)
     generator, discriminator = gan.generator, gan.discriminator
     srng = MRG_RandomStreams(seed)
     index = T.lscalar('index')
@@ -292,7 +298,7 @@ def build_gan_functions(gan, train_images, batch_size, learning_rate=2e-4, beta1
     d_loss = (target * T.nnet.softplus(-real_logit) + (1 - target) * T.nnet.softplus(real_logit)
               ).mean() + T.nnet.softplus(drawn_logit).mean()
     d_updates = adam(d_loss, discriminator.params, learning_rate, beta1=beta1)
-    with convolution_openmp():
+    with compiling():
         train_discriminator = theano.function(
             [index], [d_loss, T.nnet.sigmoid(real_logit).mean(),
                       T.nnet.sigmoid(drawn_logit).mean()],
@@ -303,7 +309,7 @@ def build_gan_functions(gan, train_images, batch_size, learning_rate=2e-4, beta1
     g_loss = T.nnet.softplus(-discriminator(drawn, training=True)).mean()
     g_updates = adam(g_loss, generator.params, learning_rate, beta1=beta1)
     g_updates.update(generator.updates)      # batch normalization's running averages
-    with convolution_openmp():
+    with compiling():
         train_generator = theano.function([], g_loss, updates=g_updates, name='train_generator')
     return train_discriminator, train_generator
 
