@@ -1,4 +1,5 @@
-"""Each feature map's sum (batch normalisation's Sum{axis=[0, 2, 3]}) gives Theano's results.
+"""The faster sums (each feature map's, Sum{axis=[0, 2, 3]}; the first axis's, Sum{axis=[0]})
+give Theano's results.
 
 Bit for bit: the same additions in the same order, on values whose sum
 depends on the order, with NaN, infinities and signed zeros, map counts that
@@ -17,10 +18,10 @@ if ENGINE != 'theano':
 import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 
-from dltutorials.support.fast_sums import FeatureMapSum  # noqa: E402
+from dltutorials.support.fast_sums import FeatureMapSum, LeadingAxisSum  # noqa: E402
 
 DEFAULT = theano.compile.get_default_mode()
-THEANOS = DEFAULT.excluding('local_feature_map_sum')
+THEANOS = DEFAULT.excluding('local_feature_map_sum', 'local_leading_axis_sum')
 SHAPES = [(3, 5, 4, 6), (2, 8, 3, 3), (4, 13, 5, 2), (2, 20, 1, 7)]
 
 
@@ -111,3 +112,81 @@ def test_other_sums_keep_theanos_op(axes, ndim):
     x = T.TensorType(theano.config.floatX, (False,) * ndim)('x')
     function = theano.function([x], x.sum(axis=axes), mode=DEFAULT)
     assert FeatureMapSum not in op_types(function)
+
+
+# --- the sum over the first axis ---
+
+def first_axis_sums(ndim, input_dtype, mode, **sum_arguments):
+    x = T.TensorType(input_dtype, (False,) * ndim)('x')
+    return theano.function([x], x.sum(axis=0, **sum_arguments), mode=mode)
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'float64'])
+def test_first_axis_sums_are_theanos_bit_for_bit(dtype):
+    for shape in [(28, 9, 13), (5, 3), (1, 7), (6, 2, 3, 4)]:
+        fast = first_axis_sums(len(shape), dtype, DEFAULT)
+        theanos = first_axis_sums(len(shape), dtype, THEANOS)
+        assert LeadingAxisSum in op_types(fast) and LeadingAxisSum not in op_types(theanos)
+        x = order_sensitive_values(shape, dtype)
+        assert_same_bits(fast(x), theanos(x))
+    if dtype == 'float64':
+        # the rows added in the other order give other bits on these values
+        x = order_sensitive_values((300, 40), dtype)
+        fast, theanos = first_axis_sums(2, dtype, DEFAULT), first_axis_sums(2, dtype, THEANOS)
+        assert_same_bits(fast(x), theanos(x))
+        assert not numpy.array_equal(fast(x), fast(x[::-1]))
+
+
+@pytest.mark.parametrize('sum_arguments', [dict(acc_dtype='float32'), dict(dtype='float64')])
+def test_first_axis_sums_with_other_accumulator_and_output_dtypes(sum_arguments):
+    fast = first_axis_sums(3, 'float32', DEFAULT, **sum_arguments)
+    theanos = first_axis_sums(3, 'float32', THEANOS, **sum_arguments)
+    assert LeadingAxisSum in op_types(fast)
+    x = order_sensitive_values((17, 5, 6), 'float32')
+    assert_same_bits(fast(x), theanos(x))
+
+
+def test_first_axis_sums_of_nan_infinities_signed_zeros_and_empty_arrays():
+    fast, theanos = first_axis_sums(2, 'float32', DEFAULT), first_axis_sums(2, 'float32', THEANOS)
+    python = first_axis_sums(2, 'float32', DEFAULT.clone(linker='py'))
+    x = numpy.ones((3, 5), dtype='float32')
+    x[1, 0] = numpy.nan
+    x[2, 1] = numpy.inf
+    x[:, 2] = -0.0
+    x[0, 3], x[2, 3] = numpy.inf, -numpy.inf
+    ours = fast(x)
+    assert_same_bits(ours, theanos(x))
+    assert_same_bits(python(x), ours)
+    assert numpy.isnan(ours[[0, 3]]).all() and ours[1] == numpy.inf
+    assert ours[2] == 0 and not numpy.signbit(ours[2])
+    for shape in [(0, 4), (3, 0)]:
+        empty = numpy.zeros(shape, dtype='float32')
+        assert_same_bits(fast(empty), numpy.zeros(shape[1], dtype='float32'))
+        assert_same_bits(python(empty), fast(empty))
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'float64'])
+def test_first_axis_python_code_gives_what_the_c_code_gives(dtype):
+    python = DEFAULT.clone(linker='py')
+    fast, slow = first_axis_sums(3, dtype, DEFAULT), first_axis_sums(3, dtype, python)
+    assert LeadingAxisSum in op_types(slow)
+    x = order_sensitive_values((19, 4, 6), dtype)
+    assert_same_bits(slow(x), fast(x))
+
+
+def test_first_axis_sums_of_strided_arrays_and_a_reused_output_are_right():
+    x = T.tensor3('x')
+    strided = x.dimshuffle(2, 0, 1)[::2]
+    fast = theano.function([x], strided.sum(axis=0), mode=DEFAULT)
+    theanos = theano.function([x], strided.sum(axis=0), mode=THEANOS)
+    assert LeadingAxisSum in op_types(fast)
+    for shape in [(4, 5, 9), (4, 5, 9), (2, 3, 7)]:     # the second call reuses the output
+        values = order_sensitive_values(shape, theano.config.floatX)
+        assert_same_bits(fast(values), theanos(values))
+
+
+@pytest.mark.parametrize('axes, ndim', [([1], 2), ([0, 1], 2), ([0], 1), (None, 3)])
+def test_other_sums_keep_theanos_op_not_the_first_axis_sum(axes, ndim):
+    x = T.TensorType(theano.config.floatX, (False,) * ndim)('x')
+    function = theano.function([x], x.sum(axis=axes), mode=DEFAULT)
+    assert LeadingAxisSum not in op_types(function)

@@ -1,4 +1,4 @@
-"""A faster sum of each feature map over a minibatch, for batch normalisation in Theano on the CPU.
+"""Faster sums over a minibatch in Theano on the CPU: each feature map's, and each column's.
 
 Batch normalisation after a convolution sums its (batch, maps, rows,
 columns) activations over every axis but the maps, ``x.sum(axis=[0, 2,
@@ -25,7 +25,11 @@ OpenMP, ``profile=True``).  In ``benchmarks/benchmark_epoch.py --engine
 theano --models lenet_bn --dtypes float32 --rounds 3``, twice each way,
 interleaved: the conv net's epoch 18.10-18.24 s -> 16.01-16.46 s.
 
-The rewrite is registered with Theano's ``specialize`` optimisations when
+:class:`LeadingAxisSum` does the same for the sum over the first axis
+(``Sum{axis=[0]}``: a mean over time, a bias gradient), adding whole rows at
+a time.
+
+The rewrites are registered with Theano's ``specialize`` optimisations when
 this module is imported (:mod:`dltutorials.support.engine` does, on Theano)
 and applies on the CPU only.
 """
@@ -138,3 +142,102 @@ def local_feature_map_sum(node):
             or node.outputs[0].dtype not in FLOAT_DTYPES):
         return False
     return [FeatureMapSum(node.outputs[0].dtype, op.acc_dtype)(x)]
+
+
+class LeadingAxisSum(gof.Op):
+    """The sum over the first axis of a float array: Theano's ``Sum{axis=[0]}``.
+
+    Input: (n, ...) of at least 2 dimensions, float32 or float64.  Output:
+    the shape after the first axis, of ``dtype``; each output's total starts
+    at zero and adds its n values in order, in ``acc_dtype``, as Theano's
+    ``Sum`` does, and is rounded to ``dtype`` at the end.  Theano's ``Sum``
+    reads those n values one after the other, each a row apart in memory;
+    here a whole row is added to the row of totals at a time, so the loop
+    runs along memory and vectorises.  It is the mean over time of the
+    recurrent rows (a 28 x 128 x 128 float32 array: 0.90 -> 0.08 ms here; it
+    was 6 % of the row-by-row LSTM's training step), and every bias gradient
+    of a minibatch (128 x 1,200: 103 -> 21 us).
+    """
+    __props__ = ('dtype', 'acc_dtype')
+
+    def __init__(self, dtype, acc_dtype):
+        self.dtype = str(dtype)
+        self.acc_dtype = str(acc_dtype)
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        if x.ndim < 2 or x.dtype not in FLOAT_DTYPES:
+            raise TypeError('LeadingAxisSum takes a float32 or float64 array of 2 or more '
+                            'dimensions, not %d-D %s' % (x.ndim, x.dtype))
+        return gof.Apply(self, [x], [T.TensorType(self.dtype, x.broadcastable[1:])()])
+
+    def infer_shape(self, node, shapes):
+        return [shapes[0][1:]]
+
+    def perform(self, node, inputs, output_storage):
+        x, = inputs
+        totals = numpy.zeros(x.shape[1:], dtype=self.acc_dtype)
+        if x.shape[0]:
+            # numpy's accumulate adds in sequence, as the C loop does.
+            totals = totals + numpy.add.accumulate(x.astype(self.acc_dtype), axis=0)[-1]
+        output_storage[0][0] = totals.astype(self.dtype)
+
+    def c_code_cache_version(self):
+        return (1,)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        """A row of totals in ``acc_dtype``; each row of the input added to it in turn."""
+        x, = inputs
+        z, = outputs
+        acc = {'float32': 'npy_float32', 'float64': 'npy_float64'}[self.acc_dtype]
+        return """
+        {
+            PyArrayObject* values = PyArray_GETCONTIGUOUS(%(x)s);
+            if (!values) %(fail)s
+            const int ndim = PyArray_NDIM(values);
+            const npy_intp* dims = PyArray_DIMS(values);
+            const npy_intp rows = dims[0];
+            npy_intp width = 1;
+            for (int d = 1; d < ndim; ++d) width *= dims[d];
+            int same_shape = %(z)s && PyArray_NDIM(%(z)s) == ndim - 1
+                             && PyArray_IS_C_CONTIGUOUS(%(z)s);
+            for (int d = 1; same_shape && d < ndim; ++d)
+                same_shape = PyArray_DIMS(%(z)s)[d - 1] == dims[d];
+            if (!same_shape) {
+                Py_XDECREF(%(z)s);
+                %(z)s = (PyArrayObject*)PyArray_EMPTY(ndim - 1, dims + 1, %(out_typenum)s, 0);
+                if (!%(z)s) { Py_DECREF(values); %(fail)s }
+            }
+            %(acc)s* totals = (%(acc)s*)malloc((width ? width : 1) * sizeof(%(acc)s));
+            if (!totals) {
+                Py_DECREF(values);
+                PyErr_NoMemory();
+                %(fail)s
+            }
+            for (npy_intp j = 0; j < width; ++j) totals[j] = 0;
+            const dtype_%(x)s* in = (const dtype_%(x)s*)PyArray_DATA(values);
+            for (npy_intp i = 0; i < rows; ++i) {
+                const dtype_%(x)s* row = in + i * width;
+                for (npy_intp j = 0; j < width; ++j) totals[j] += (%(acc)s)row[j];
+            }
+            dtype_%(z)s* out = (dtype_%(z)s*)PyArray_DATA(%(z)s);
+            for (npy_intp j = 0; j < width; ++j) out[j] = (dtype_%(z)s)totals[j];
+            free(totals);
+            Py_DECREF(values);
+        }
+        """ % dict(x=x, z=z, acc=acc, fail=sub['fail'], out_typenum='NPY_' + self.dtype.upper())
+
+
+@register_specialize
+@gof.local_optimizer([T.elemwise.Sum])
+def local_leading_axis_sum(node):
+    """Replace ``Sum{axis=[0]}`` of a float array of 2 or more dimensions by a LeadingAxisSum."""
+    op = node.op
+    if not isinstance(op, T.elemwise.Sum) or not theano.config.device.startswith('cpu'):
+        return False
+    x, = node.inputs
+    if (x.ndim < 2 or op.axis is None or tuple(op.axis) != (0,)
+            or x.dtype not in FLOAT_DTYPES or op.acc_dtype not in FLOAT_DTYPES
+            or node.outputs[0].dtype not in FLOAT_DTYPES):
+        return False
+    return [LeadingAxisSum(node.outputs[0].dtype, op.acc_dtype)(x)]
