@@ -23,6 +23,7 @@ Other platforms and other uses of the compiler are left as they were.  The
 modules' cache keys are the engine's own, so an existing compile folder is
 used as it is.
 """
+import functools
 import subprocess
 import sys
 
@@ -69,10 +70,15 @@ def install(cmodule):
     run_compiler = cmodule.output_subprocess_Popen
     if getattr(run_compiler, 'links_faster', False):
         return
-    python_libraries = tuple('-l' + library for library in cmodule.std_libs())
+
+    # Asked at the first compilation, not here: on PyTensor, std_libs() imports
+    # setuptools (0.1 s), which a script that compiles nothing should not pay.
+    @functools.lru_cache(maxsize=None)
+    def python_libraries():
+        return tuple('-l' + library for library in cmodule.std_libs())
 
     def run_linking_faster(command, *args, **kwargs):
-        return run_compiler(link_faster(command, python_libraries), *args, **kwargs)
+        return run_compiler(link_faster(command, python_libraries()), *args, **kwargs)
     run_linking_faster.__wrapped__ = run_compiler
     run_linking_faster.links_faster = True
     cmodule.output_subprocess_Popen = run_linking_faster
