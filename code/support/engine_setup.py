@@ -255,10 +255,11 @@ def scipy_deferred():
     Theano's import loads ``scipy.stats`` (for one operation's Python code,
     ``chi2sf``) and ``scipy.signal`` (which loads ``scipy.stats`` too), on
     every start of every script: ``python code/mlp.py --help`` took 0.66 s
-    with them and 0.42 s without (medians of 8, interleaved).  Since scipy 1.8 the names Theano's convolution modules
-    import from ``scipy.signal`` (``signaltools._valfrommode`` ...) no longer
-    exist, so that import fails after loading it all, and Theano goes on
-    without them; here it fails before.  ``scipy.stats`` is given as a lazy
+    with them and 0.42 s without (medians of 8, interleaved).  Since scipy
+    1.8 the names Theano's convolution modules import from ``scipy.signal``
+    (``signaltools._valfrommode`` ...) no longer exist, so that import fails
+    after loading it all, and Theano goes on without them; here it fails
+    before.  ``scipy.stats`` is given as a lazy
     module, loaded if anything uses it, and taken back afterwards if nothing
     did: scipy (1.9 and later) loads its submodules on first use, so that
     ``scipy.stats.chi2`` still works, and ``import scipy.stats`` gives the
