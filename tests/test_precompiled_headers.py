@@ -3,10 +3,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from conftest import add_worker_compile_folder
-from dltutorials.support.engine import ENGINE
 
 
 # In a compile folder of its own: compile one function, check its values, then
@@ -47,10 +44,21 @@ def test_modules_compile_against_the_precompiled_header_and_compute_the_same(tmp
     done = subprocess.run([sys.executable, '-c', PROGRAM], capture_output=True, text=True,
                           timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    headers = list(tmp_path.glob('*/precompiled_headers/*/Python.h.gch/serial.gch'))
+    headers = list(tmp_path.glob('precompiled_headers/*/Python.h.gch/serial.gch'))
     assert len(headers) == 1
     used = eval(done.stdout.strip().splitlines()[-1])
     assert used == ['! %s' % headers[0]], used       # read, not refused ('x ')
+    # A second compile folder beside the first (another worker's) uses the same header.
+    built = headers[0].stat().st_mtime_ns
+    flags = 'base_compiledir=%s,compiledir_format=second_folder' % tmp_path
+    second = subprocess.run([sys.executable, '-c', PROGRAM], capture_output=True, text=True,
+                            timeout=600, env=dict(env, THEANO_FLAGS=flags, PYTENSOR_FLAGS=flags))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert any((tmp_path / 'second_folder').glob('*/*.so'))
+    assert eval(second.stdout.strip().splitlines()[-1]) == used
+    assert list(tmp_path.rglob('*.gch/serial.gch')) == headers
+    assert headers[0].stat().st_mtime_ns == built
+    assert not list(tmp_path.rglob('common_headers*'))      # each build's source removed
 
 
 def test_new_headers_get_a_new_precompiled_header(tmp_path, monkeypatch):

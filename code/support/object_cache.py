@@ -12,10 +12,8 @@ the test suite's processes.  Each folder compiled the same modules again:
 So the compiler's output is kept once more (a hard link where it can be),
 in ``compiled_objects`` beside the compile folders (in ``base_compiledir``),
 under a digest of everything g++ is given: the command line (with the
-module's own folder left out and the compile folder's path, which the
-precompiled header's is in, see
-:mod:`~dltutorials.support.precompiled_headers`, written as a placeholder),
-the source, and the compiler's own file.  A compilation whose digest is there
+module's own folder left out and the compile folder's path written as a
+placeholder), the source, and the compiler's own file.  A compilation whose digest is there
 is not run again: the library is linked (or copied) to where g++ would have
 written it.  The
 engine's own cache, keys and checks are untouched; only ``g++`` is skipped.
@@ -53,9 +51,9 @@ def digest(command, library, source):
     """The cache key of a compilation: what g++ is given, less the paths of this compile folder.
 
     The module's own folder (``tmp...``) is left out, and the compile folder
-    (the one above it) is written as ``<compiledir>``: the precompiled
-    header's folder inside it is named by a digest of the compiler, flags
-    and headers, the same in every compile folder.
+    (the one above it) is written as ``<compiledir>``, wherever it appears.
+    (The precompiled header's folder is beside the compile folders, named by
+    a digest of the compiler, flags and headers: the same for all of them.)
     """
     compile_folder = os.path.dirname(os.path.dirname(library))
     parts = []

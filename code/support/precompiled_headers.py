@@ -8,9 +8,11 @@ spends most of each compilation parsing them: 0.63 s of a median module,
 here on 16 of the test suite's modules, Theano's flags, g++ 12).
 
 So the first module compiled builds that header once, with the module's own
-flags, into the compile folder (``compiledir_*/precompiled_headers`` in
-``~/.theano`` or ``~/.pytensor``), and every compilation whose code starts
-with those headers is given its folder first on the include path.  g++ then
+flags, into ``precompiled_headers`` beside the compile folders (in
+``~/.theano`` or ``~/.pytensor``, the engine's ``base_compiledir``), where
+every compile folder finds it (a model-selection worker's, each test
+process's: building it took 1.3 s each), and every compilation whose code
+starts with those headers is given its folder first on the include path.  g++ then
 reads ``Python.h.gch`` in place of ``Python.h`` and its followers, and only
 where the precompiled header is valid for that compilation: it checks the
 flags and macros that matter (``-fopenmp`` defines one: a second header) and
@@ -99,8 +101,8 @@ def precompiled_header_folder(src_code, include_dirs, preargs):
     digest = hashlib.sha256(description.encode('utf-8')).hexdigest()[:20]
     if (digest, variant) not in _folders:
         _folders[digest, variant] = _build(
-            os.path.join(str(config.compiledir), 'precompiled_headers', digest), variant, flags,
-            include_dirs)
+            os.path.join(str(config.base_compiledir), 'precompiled_headers', digest), variant,
+            flags, include_dirs)
     return _folders[digest, variant]
 
 
@@ -109,10 +111,12 @@ def _build(folder, variant, flags, include_dirs):
     if os.path.isfile(header):
         return folder
     os.makedirs(os.path.dirname(header), exist_ok=True)
-    source = os.path.join(folder, 'common_headers.hpp')
+    # This process's own source and output files: processes beside us (other
+    # compile folders, a search's workers) may build the same header at once.
+    source = os.path.join(folder, 'common_headers.%d.hpp' % os.getpid())
+    partial = '%s.%d.tmp' % (header, os.getpid())
     with open(source, 'w') as stream:
         stream.write(COMMON_HEADERS)
-    partial = '%s.%d.tmp' % (header, os.getpid())
     # -g as the engine compiles every module with it: g++ wants the same debug info.
     command = ([config.cxx, '-g'] + flags + ['-I' + path for path in include_dirs] +
                ['-x', 'c++-header', source, '-o', partial])
@@ -120,9 +124,12 @@ def _build(folder, variant, flags, include_dirs):
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.SubprocessError) as error:
         logger.debug('no precompiled header: %s', error)
-        return None
-    if done.returncode != 0:
-        logger.debug('no precompiled header: %s', done.stderr[-2000:])
+        done = None
+    finally:
+        os.remove(source)
+    if done is None or done.returncode != 0:
+        if done is not None:
+            logger.debug('no precompiled header: %s', done.stderr[-2000:])
         if os.path.exists(partial):
             os.remove(partial)
         return None
