@@ -42,6 +42,7 @@ from theano.tensor.opt import register_specialize
 # The maps whose totals one thread keeps at once: independent additions in flight.
 MAPS_AT_ONCE = 8
 FLOAT_DTYPES = ('float32', 'float64')
+C_TYPES = {'float32': 'npy_float32', 'float64': 'npy_float64'}
 
 
 class FeatureMapSum(gof.OpenMPOp):
@@ -86,7 +87,7 @@ class FeatureMapSum(gof.OpenMPOp):
         """The sums in C: eight maps' totals at a time, each map's values in memory order."""
         x, = inputs
         z, = outputs
-        acc = {'float32': 'npy_float32', 'float64': 'npy_float64'}[self.acc_dtype]
+        acc = C_TYPES[self.acc_dtype]
         return """
         {
             PyArrayObject* values = PyArray_GETCONTIGUOUS(%(x)s);
@@ -129,19 +130,30 @@ class FeatureMapSum(gof.OpenMPOp):
                    out_typenum='NPY_' + self.dtype.upper())
 
 
+def _float_sum_on_cpu(node, axes):
+    """The input of ``node`` if it is a CPU ``Sum`` over ``axes`` in floats throughout, else None.
+
+    Floats throughout: the input, the accumulator and the output are float32 or float64.
+    """
+    op = node.op
+    if (not isinstance(op, T.elemwise.Sum) or not theano.config.device.startswith('cpu')
+            or op.axis is None or tuple(sorted(op.axis)) != axes):
+        return None
+    x, = node.inputs
+    if (x.dtype not in FLOAT_DTYPES or op.acc_dtype not in FLOAT_DTYPES
+            or node.outputs[0].dtype not in FLOAT_DTYPES):
+        return None
+    return x
+
+
 @register_specialize
 @gof.local_optimizer([T.elemwise.Sum])
 def local_feature_map_sum(node):
     """Replace ``Sum{axis=[0, 2, 3]}`` of a float 4-D array by :class:`FeatureMapSum`."""
-    op = node.op
-    if not isinstance(op, T.elemwise.Sum) or not theano.config.device.startswith('cpu'):
+    x = _float_sum_on_cpu(node, (0, 2, 3))
+    if x is None or x.ndim != 4:
         return False
-    x, = node.inputs
-    if (x.ndim != 4 or op.axis is None or tuple(sorted(op.axis)) != (0, 2, 3)
-            or x.dtype not in FLOAT_DTYPES or op.acc_dtype not in FLOAT_DTYPES
-            or node.outputs[0].dtype not in FLOAT_DTYPES):
-        return False
-    return [FeatureMapSum(node.outputs[0].dtype, op.acc_dtype)(x)]
+    return [FeatureMapSum(node.outputs[0].dtype, node.op.acc_dtype)(x)]
 
 
 class LeadingAxisSum(gof.Op):
@@ -189,7 +201,7 @@ class LeadingAxisSum(gof.Op):
         """A row of totals in ``acc_dtype``; each row of the input added to it in turn."""
         x, = inputs
         z, = outputs
-        acc = {'float32': 'npy_float32', 'float64': 'npy_float64'}[self.acc_dtype]
+        acc = C_TYPES[self.acc_dtype]
         return """
         {
             PyArrayObject* values = PyArray_GETCONTIGUOUS(%(x)s);
@@ -232,12 +244,7 @@ class LeadingAxisSum(gof.Op):
 @gof.local_optimizer([T.elemwise.Sum])
 def local_leading_axis_sum(node):
     """Replace ``Sum{axis=[0]}`` of a float array of 2 or more dimensions by a LeadingAxisSum."""
-    op = node.op
-    if not isinstance(op, T.elemwise.Sum) or not theano.config.device.startswith('cpu'):
+    x = _float_sum_on_cpu(node, (0,))
+    if x is None or x.ndim < 2:
         return False
-    x, = node.inputs
-    if (x.ndim < 2 or op.axis is None or tuple(op.axis) != (0,)
-            or x.dtype not in FLOAT_DTYPES or op.acc_dtype not in FLOAT_DTYPES
-            or node.outputs[0].dtype not in FLOAT_DTYPES):
-        return False
-    return [LeadingAxisSum(node.outputs[0].dtype, op.acc_dtype)(x)]
+    return [LeadingAxisSum(node.outputs[0].dtype, node.op.acc_dtype)(x)]
