@@ -98,12 +98,16 @@ def compiled(theanos_own_loops):
     or Theano's own."""
     from theano.tensor import elemwise_cgen
     from theano.tensor.nnet import sigm
+    from dltutorials.support import vector_math
     module = fast_sigmoid()
     u, a, b = T.matrix(dtype='float32'), T.matrix(dtype='float32'), T.vector(dtype='float32')
     ours = elemwise_cgen.make_reordered_loop, module.c_code_cache_version
-    if theanos_own_loops:
-        elemwise_cgen.make_reordered_loop = ours[0].__wrapped__
-        sigm.ScalarSigmoid.c_code_cache_version = module._theano_version
+    if theanos_own_loops:      # (marked for vector code as the engine's loops all are)
+        elemwise_cgen.make_reordered_loop = vector_math.vectorised_loops(
+            module.theanos_make_reordered_loop)
+        # (a version of its own: the engines key compiled modules by versions, not code)
+        sigm.ScalarSigmoid.c_code_cache_version = lambda op: module._theano_version(op) + (
+            'reference for test_fast_sigmoid', 1)
     try:
         functions = (theano.function([u, a, b], T.cast(u < T.nnet.sigmoid(a + b), 'float32')),
                      theano.function([a, b], T.nnet.sigmoid(a + b)))

@@ -201,3 +201,39 @@ def test_the_engines_elemwise_code_has_the_marked_loop():
     code = node.op.c_code(node, 'node', ['i%d' % k for k in range(len(node.inputs))], ['o0'],
                           {'fail': 'goto __label_1;'})
     assert re.search(r'#pragma omp simd\s+for\(int i=0; i<n; i\+\+\)', code)
+
+
+SAMPLING_TASK = '''npy_float32 V9_tmp2;
+V9_tmp2 = 1.0f / (1.0f + exp(-V9_tmp1));
+npy_bool V9_tmp3;
+V9_tmp3 = (V7_i < V9_tmp2);
+V1_i = (npy_float32)V9_tmp3;
+'''
+
+
+def test_a_comparison_only_cast_to_float32_is_kept_as_a_float32():
+    rewritten = vector_math.float_comparisons(SAMPLING_TASK)
+    assert rewritten == SAMPLING_TASK.replace('npy_bool V9_tmp3;', 'npy_float32 V9_tmp3;')
+    # read by anything else, or not a comparison: left as it is
+    for other in (SAMPLING_TASK + 'V2_i = V9_tmp3 & V8_i;\n',
+                  SAMPLING_TASK.replace('(V7_i < V9_tmp2)', 'V8_i')):
+        assert vector_math.float_comparisons(other) == other
+
+
+def test_binomial_samples_compare_the_uniforms_with_the_sigmoid():
+    """The engine's sampling loop (a comparison kept as a float32 on PyTensor, and on Theano
+    with fast_sigmoid's sigmoid): every sample 1 where u is below the sigmoid, 0 where above
+    (u at least 1e-5 away from it, whatever ulp the loop's expf gets)."""
+    from dltutorials.support.engine import T, theano
+    u, a, b = T.matrix(dtype='float32'), T.matrix(dtype='float32'), T.vector(dtype='float32')
+    sample = theano.function([u, a, b], T.cast(u < T.nnet.sigmoid(a + b), 'float32'))
+    rng = numpy.random.RandomState(0)
+    uniform = rng.uniform(size=(200, 784)).astype('float32')
+    activation = rng.normal(scale=4, size=uniform.shape).astype('float32')
+    bias = rng.normal(size=784).astype('float32')
+    sigmoid = 1 / (1 + numpy.exp(-(activation.astype('float64') + bias)))
+    clear = numpy.abs(uniform - sigmoid) > 1e-5
+    samples = sample(uniform, activation, bias)
+    assert set(numpy.unique(samples)) == {0.0, 1.0}
+    assert clear.mean() > 0.99
+    numpy.testing.assert_array_equal(samples[clear], (uniform < sigmoid)[clear])

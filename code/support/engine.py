@@ -324,7 +324,9 @@ else:
 # (see fast_linking).
 from dltutorials.support import denormals, fast_linking, object_cache, vector_math  # noqa: E402
 
-vector_math.install(_elemwise_cgen, _elemwise)
+# (On Theano a comparison cast to float32 stays a byte: with it vectorised, its sampling's
+# sigmoid would call glibc's vector expf and draw other samples; fast_sigmoid rewrites both.)
+vector_math.install(_elemwise_cgen, _elemwise, comparisons_as_floats=ENGINE == 'pytensor')
 denormals.install(_CompiledFunction)
 object_cache.install(precompiled_headers.cmodule, precompiled_headers.config)
 fast_linking.install(precompiled_headers.cmodule)

@@ -41,6 +41,8 @@ from theano.gof.utils import MethodNotDefined
 from theano.tensor import elemwise_cgen
 from theano.tensor.nnet import sigm
 
+from dltutorials.support import vector_math
+
 #: glibc's table for ``expf``: the bits of the double nearest 2^(k/32), less k << 47,
 #: for k = 0 ... 31, so that adding i << 47 to entry i % 32 gives the bits of the
 #: double nearest 2^(i/32) for any integer i.  (The tests compute them again.)
@@ -125,24 +127,15 @@ _theano_version = sigm.ScalarSigmoid.c_code_cache_version
 
 def branch_free_sampling(inner_task):
     """``inner_task`` (the C code of one element) with each float32 sigmoid whose value is
-    compared (a binomial sample, ``u < p``) written without branches, and the comparison's
-    result, where it is only cast to float32, a float32 itself (the same 0 or 1): g++ does
-    not vectorise a loop with 1-byte values among its 4- and 8-byte ones."""
+    compared (a binomial sample, ``u < p``) written without branches, and the comparison
+    kept as a float32 (``vector_math.float_comparisons``)."""
     def rewritten_sigmoid(match):
         result, argument = match.groups()
         compared = re.search(r'\(\w+ < %s\)|\(%s < \w+\)' % (result, result), inner_task)
         return ('%s = dlt_sigmoidf_branch_free(%s);' % (result, argument) if compared
                 else match.group(0))
     code = THEANOS_CODE.sub(rewritten_sigmoid, inner_task)
-    if code == inner_task:
-        return inner_task
-    for comparison in re.findall(r'npy_bool (\w+);', code):
-        cast_only = (len(re.findall(r'\b%s\b' % comparison, code)) == 3
-                     and re.search(r'\b%s = \(\w+ < \w+\);' % comparison, code)
-                     and '(npy_float32)%s;' % comparison in code)
-        if cast_only:
-            code = code.replace('npy_bool %s;' % comparison, 'npy_float32 %s;' % comparison)
-    return code
+    return inner_task if code == inner_task else vector_math.float_comparisons(code)
 
 
 def branch_free_loops(make_reordered_loop):
@@ -170,7 +163,10 @@ def c_code_cache_version(op):
     return version + ('branch-free float32', 6) if version else version
 
 
+#: The engine's loop before ours (vector_math marks it afterwards, for both).
+theanos_make_reordered_loop = elemwise_cgen.make_reordered_loop
+
 if applies():
     sigm.ScalarSigmoid.c_support_code = c_support_code
     sigm.ScalarSigmoid.c_code_cache_version = c_code_cache_version
-    elemwise_cgen.make_reordered_loop = branch_free_loops(elemwise_cgen.make_reordered_loop)
+    elemwise_cgen.make_reordered_loop = branch_free_loops(theanos_make_reordered_loop)

@@ -43,7 +43,7 @@ FLAG = '-fopenmp-simd'
 #: The engines key a compiled module by its op and compile flags, not by its
 #: code: this define, among the flags, makes a change of the code below
 #: compile anew rather than reuse modules compiled before it.
-CODE_VERSION_FLAG = '-DDLTUTORIALS_VECTOR_MATH=3'
+CODE_VERSION_FLAG = '-DDLTUTORIALS_VECTOR_MATH=4'
 
 #: The math functions the engines' elementwise code calls that libmvec has in
 #: vector form, for double and float (``exp`` and ``expf``).
@@ -207,10 +207,43 @@ def vectorised_contiguous_loop(c_code):
     return marked
 
 
-def install(elemwise_cgen, elemwise):
-    """Mark the elementwise loops of the code generator and of ``Elemwise`` (modules given)."""
+def float_comparisons(inner_task):
+    """``inner_task`` (the C code of one element) with each comparison's result that is only
+    cast to float32 kept as a float32 itself (the same 0 or 1).
+
+    A binomial sample, ``float32(u < p)``, keeps ``u < p`` in a byte
+    (``npy_bool``) before the cast; g++ does not vectorise a loop with 1-byte
+    values among its 4-byte ones ("no vectype"), so the RBM's sampling, the
+    sigmoid and the comparison in one loop, ran one value at a time.
+    """
+    for comparison in re.findall(r'npy_bool (\w+);', inner_task):
+        cast_only = (len(re.findall(r'\b%s\b' % comparison, inner_task)) == 3
+                     and re.search(r'\b%s = \(\w+ < \w+\);' % comparison, inner_task)
+                     and '(npy_float32)%s;' % comparison in inner_task)
+        if cast_only:
+            inner_task = inner_task.replace('npy_bool %s;' % comparison,
+                                            'npy_float32 %s;' % comparison)
+    return inner_task
+
+
+def with_float_comparisons(make_reordered_loop):
+    """The engine's ``make_reordered_loop``, its element's code rewritten by
+    :func:`float_comparisons`."""
+    @functools.wraps(make_reordered_loop)
+    def rewritten(init_loop_orders, olv_index, dtypes, inner_task, sub, openmp=None):
+        return make_reordered_loop(init_loop_orders, olv_index, dtypes,
+                                   float_comparisons(inner_task), sub, openmp)
+    return rewritten
+
+
+def install(elemwise_cgen, elemwise, comparisons_as_floats=False):
+    """Mark the elementwise loops of the code generator and of ``Elemwise`` (modules given);
+    and keep comparisons cast to float32 as float32 (:func:`float_comparisons`), if asked."""
     if not getattr(elemwise_cgen.make_reordered_loop, 'vectorised', False):
-        elemwise_cgen.make_reordered_loop = vectorised_loops(elemwise_cgen.make_reordered_loop)
+        loop = elemwise_cgen.make_reordered_loop
+        if comparisons_as_floats:
+            loop = with_float_comparisons(loop)
+        elemwise_cgen.make_reordered_loop = vectorised_loops(loop)
         elemwise_cgen.make_reordered_loop.vectorised = True
     if not getattr(elemwise.Elemwise.c_code, 'vectorised', False):
         elemwise.Elemwise.c_code = vectorised_contiguous_loop(elemwise.Elemwise.c_code)
