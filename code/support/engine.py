@@ -70,7 +70,8 @@ if ENGINE == 'theano':
     # The MRG generator's numbers drawn several streams at a time.
     from dltutorials.support import fast_random  # noqa: F401
     # ... and the float32 sigmoid's loops vectorised, its values unchanged.
-    from dltutorials.support import fast_sigmoid  # noqa: F401
+    from dltutorials.support import fast_sigmoid
+    fast_sigmoid.install()
     # (set up for both engines at the end of this module)
     from theano.compile.function_module import Function as _CompiledFunction
     from theano.tensor import elemwise as _elemwise, elemwise_cgen as _elemwise_cgen

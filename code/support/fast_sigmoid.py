@@ -163,10 +163,16 @@ def c_code_cache_version(op):
     return version + ('branch-free float32', 6) if version else version
 
 
-#: The engine's loop before ours (vector_math marks it afterwards, for both).
-theanos_make_reordered_loop = elemwise_cgen.make_reordered_loop
+#: The engine's loop before ours (set by :func:`install`; vector_math marks ours afterwards).
+theanos_make_reordered_loop = None
 
-if applies():
+
+def install():
+    """Our sigmoid's code and loop in Theano's, where :func:`applies` (once)."""
+    global theanos_make_reordered_loop
+    if theanos_make_reordered_loop is not None or not applies():
+        return
+    theanos_make_reordered_loop = elemwise_cgen.make_reordered_loop
     sigm.ScalarSigmoid.c_support_code = c_support_code
     sigm.ScalarSigmoid.c_code_cache_version = c_code_cache_version
     elemwise_cgen.make_reordered_loop = branch_free_loops(theanos_make_reordered_loop)
