@@ -1,7 +1,6 @@
 """The binomial samples' float32 sigmoid without branches: glibc's expf reproduced, the samples
 and every other sigmoid's values those of Theano's own code."""
 import ctypes
-import math
 import struct
 import subprocess
 from decimal import Decimal, getcontext
@@ -33,7 +32,8 @@ def test_the_table_holds_the_powers_of_two():
     for k in range(32):
         exact = Decimal(2) ** (Decimal(k) / 32)
         nearest = float(exact)
-        nearest = min((math.nextafter(nearest, 0), nearest, math.nextafter(nearest, 2)),
+        nearest = min((float(numpy.nextafter(nearest, 0)), nearest,
+                       float(numpy.nextafter(nearest, 2))),     # (math.nextafter: 3.9+)
                       key=lambda double: abs(Decimal(double) - exact))
         assert table[k] == struct.unpack('<Q', struct.pack('<d', nearest))[0] - (k << 47), k
 
