@@ -33,7 +33,6 @@ Only where the C library is glibc 2.27 or newer on x86-64; elsewhere the
 sigmoid stays as Theano wrote it.  PyTensor's sigmoid has no branches: its
 loops vectorise already, with glibc's vector ``expf``.
 """
-import functools
 import platform
 import re
 
@@ -138,16 +137,6 @@ def branch_free_sampling(inner_task):
     return inner_task if code == inner_task else vector_math.float_comparisons(code)
 
 
-def branch_free_loops(make_reordered_loop):
-    """The engine's loop over arrays of any strides, its binomial samples' sigmoids without
-    branches (:func:`branch_free_sampling`)."""
-    @functools.wraps(make_reordered_loop)
-    def rewritten(init_loop_orders, olv_index, dtypes, inner_task, sub, openmp=None):
-        return make_reordered_loop(init_loop_orders, olv_index, dtypes,
-                                   branch_free_sampling(inner_task), sub, openmp)
-    return rewritten
-
-
 def c_support_code(op):
     """Theano's support code of the op (none, so far) and ours."""
     try:
@@ -175,4 +164,5 @@ def install():
     theanos_make_reordered_loop = elemwise_cgen.make_reordered_loop
     sigm.ScalarSigmoid.c_support_code = c_support_code
     sigm.ScalarSigmoid.c_code_cache_version = c_code_cache_version
-    elemwise_cgen.make_reordered_loop = branch_free_loops(theanos_make_reordered_loop)
+    elemwise_cgen.make_reordered_loop = vector_math.rewriting_element_code(
+        theanos_make_reordered_loop, branch_free_sampling)

@@ -226,13 +226,13 @@ def float_comparisons(inner_task):
     return inner_task
 
 
-def with_float_comparisons(make_reordered_loop):
-    """The engine's ``make_reordered_loop``, its element's code rewritten by
-    :func:`float_comparisons`."""
+def rewriting_element_code(make_reordered_loop, rewrite):
+    """The engine's ``make_reordered_loop``, its element's code (``inner_task``) passed
+    through ``rewrite`` first (:func:`float_comparisons`, ``fast_sigmoid``'s sampling)."""
     @functools.wraps(make_reordered_loop)
     def rewritten(init_loop_orders, olv_index, dtypes, inner_task, sub, openmp=None):
-        return make_reordered_loop(init_loop_orders, olv_index, dtypes,
-                                   float_comparisons(inner_task), sub, openmp)
+        return make_reordered_loop(init_loop_orders, olv_index, dtypes, rewrite(inner_task),
+                                   sub, openmp)
     return rewritten
 
 
@@ -242,7 +242,7 @@ def install(elemwise_cgen, elemwise, comparisons_as_floats=False):
     if not getattr(elemwise_cgen.make_reordered_loop, 'vectorised', False):
         loop = elemwise_cgen.make_reordered_loop
         if comparisons_as_floats:
-            loop = with_float_comparisons(loop)
+            loop = rewriting_element_code(loop, float_comparisons)
         elemwise_cgen.make_reordered_loop = vectorised_loops(loop)
         elemwise_cgen.make_reordered_loop.vectorised = True
     if not getattr(elemwise.Elemwise.c_code, 'vectorised', False):
