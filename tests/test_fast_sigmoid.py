@@ -166,3 +166,19 @@ def test_a_sigmoid_not_compared_keeps_theanos_code_and_values(ours_and_theanos):
     numpy.testing.assert_array_equal(numpy.isnan(got), nan)
     numpy.testing.assert_array_equal(got[~nan].view(numpy.uint32),
                                      expected[~nan].view(numpy.uint32))
+
+
+def test_theanos_own_sigmoid_code_is_found_and_rewritten_in_a_sample():
+    """The rewrite finds Theano's sigmoid by its C text: were that text other, the samples
+    would keep their values but lose their vector code, which no value test can see."""
+    from theano import scalar
+    from theano.tensor.nnet import sigm
+    module = fast_sigmoid()
+    node = sigm.scalar_sigmoid.make_node(scalar.float32())
+    sigmoid = sigm.scalar_sigmoid.c_code(node, 'n', ['V9_tmp1'], ['V9_tmp2'], {})
+    sample = (sigmoid + '\nnpy_bool V9_tmp3;\nV9_tmp3 = (V3_i < V9_tmp2);\n'
+              'V1_i = (npy_float32)V9_tmp3;\n')
+    rewritten = module.branch_free_sampling(sample)
+    assert 'V9_tmp2 = dlt_sigmoidf_branch_free(V9_tmp1);' in rewritten
+    assert 'npy_float32 V9_tmp3;' in rewritten
+    assert module.branch_free_sampling(sigmoid) == sigmoid     # not compared: as it was
