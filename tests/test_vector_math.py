@@ -169,6 +169,62 @@ def test_the_innermost_loop_gets_a_vector_copy_for_unit_and_broadcast_strides():
         assert versioned(orders, 0, None, task, sub, openmp) == plain
 
 
+def test_trailing_loops_contiguous_or_broadcast_in_all_are_run_as_one():
+    versioned = vector_math.vectorised_loops(fake_loop_generator)
+    sub = {'lv0': 'V1', 'lv1': 'V3', 'lv2': 'V5'}
+    orders = [(0, 1), ('x', 'x'), (0, 1)]
+    code = versioned(orders, 0, None, 'V1_i = V3_i + V5_i;', sub)
+    condition, merged, nested = re.match(
+        r'if \((.*?)\) \{\n#pragma omp simd\n(for\(npy_intp ITER_0_1 = 0;.*?)\} else '
+        r'\{\n(.*)\}\n$', code, re.DOTALL).groups()
+    assert condition == ('V1_stride_l1 == 1 && V1_stride_l0 == TOTAL_1 && V3_stride_l1 == 0 && '
+                         'V3_stride_l0 == 0 && V5_stride_l1 == 1 && V5_stride_l0 == TOTAL_1')
+    assert 'ITER_0_1<(npy_intp)TOTAL_0*TOTAL_1;' in merged
+    assert '*(V1_iter+ITER_0_1)' in merged and '*(V3_iter)' in merged
+    assert not re.search(r'\bITER_[01]\b', merged)
+    # every other case runs the loops as before (the innermost one versioned)
+    assert nested == versioned([(0, 1), (0, 'x'), (0, 1)], 0, None, 'V1_i = V3_i + V5_i;', sub)
+    # an operand broadcast along some of the loops only, or OpenMP's parallel outermost loop:
+    # no merged loop
+    for orders, openmp in (([(0, 1), (0, 'x'), (0, 1)], None),
+                           ([(0, 1), ('x', 'x'), (0, 1)], True)):
+        assert 'ITER_0_1' not in versioned(orders, 0, None, 'V1_i = V3_i + V5_i;', sub, openmp)
+
+
+@pytest.mark.parametrize('layout', ['contiguous', 'strided rows', 'transposed maps',
+                                    'one row a map', 'bias not broadcast'])
+def test_feature_maps_with_a_bias_per_channel_are_computed_right_in_every_layout(layout):
+    from dltutorials.support.engine import T, theano
+    floatX = theano.config.floatX
+    maps = T.tensor4('maps')
+    per_channel = T.TensorType(floatX, (True, False, True, True))('per_channel')
+    scale = T.TensorType(floatX, (True, False, True, True))('scale')
+    output = T.maximum(maps * scale + per_channel, 0)
+    node, = [node for node in theano.function([maps, scale, per_channel], output).maker
+             .fgraph.toposort() if type(node.op).__name__ == 'Elemwise']
+    code = node.op.c_code(node, 'node', ['i%d' % k for k in range(len(node.inputs))], ['o0'],
+                          {'fail': 'goto __label_1;'})
+    assert 'ITER_2_3' in code           # the rows and columns of a map: one loop
+    rng = numpy.random.RandomState(0)
+    values = rng.normal(0, 1, (6, 5, 9, 7)).astype(floatX)
+    values = {'contiguous': values, 'strided rows': values[:, :, ::2, :],
+              'transposed maps': values.transpose(0, 1, 3, 2),
+              'one row a map': values[:, :, :1, :], 'bias not broadcast': values}[layout]
+    gamma = rng.normal(0, 1, (1, 5, 1, 1)).astype(floatX)
+    beta = rng.normal(0, 1, (1, 5, 1, 1)).astype(floatX)
+    if layout == 'bias not broadcast':      # the same graph given a full array: no merging
+        beta = T.tensor4('beta')
+        f = theano.function([maps, scale, beta], T.maximum(maps * scale + beta, 0))
+        beta_values = rng.normal(0, 1, values.shape).astype(floatX)
+        got, expected = f(values, gamma, beta_values), numpy.maximum(
+            values * gamma + beta_values, 0)
+    else:
+        f = theano.function([maps, scale, per_channel], output)
+        got, expected = f(values, gamma, beta), numpy.maximum(values * gamma + beta, 0)
+    # (the engine may fuse the multiply-add: an ulp apart; a wrong index is far off)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
 def fake_elemwise_code(task, openmp=False):
     """The contiguous branch of an elementwise op's code, as the engines write it."""
     return ('if (all_contiguous) {\nnpy_intp n = PyArray_SIZE(o);\n'

@@ -36,7 +36,7 @@ of them:
     The price: the MLP at batch 20, whose small products follow each other
     closely, took 2.67 s an epoch instead of 2.50.  Set before the library
     is loaded; your own value wins.
-``gcc.cxxflags=-g0 -fopenmp-simd -DDLTUTORIALS_VECTOR_MATH=4``
+``gcc.cxxflags=-g0 -fopenmp-simd -DDLTUTORIALS_VECTOR_MATH=5``
     ``-g0``: the engines compile every module with debugging information
     (``-g``), which nobody reads outside a debugger and which took a fifth
     of each module's compile time.  ``-fopenmp-simd``, where glibc's vector
