@@ -1,4 +1,4 @@
-"""Faster sums over a minibatch in Theano on the CPU: each feature map's, and each column's.
+"""Faster sums over a minibatch on the CPU: each feature map's, and each column's.
 
 Batch normalisation after a convolution sums its (batch, maps, rows,
 columns) activations over every axis but the maps, ``x.sum(axis=[0, 2,
@@ -34,8 +34,9 @@ when this module is imported (:mod:`dltutorials.support.engine` does) and
 apply on the CPU only.  PyTensor's ``Sum`` adds in the same order as
 Theano's and is slower still (2.26 ms for a 128 x 32 x 14 x 14 float32
 array here, 17 % of the DCGAN's training step): on PyTensor,
-:class:`FeatureMapSum` replaces it too (0.16 ms); the sum over the first
-axis is left to PyTensor's own op there.
+:class:`FeatureMapSum` replaces it too (0.24 ms); the sum over the first
+axis is left to PyTensor's own op there (:class:`LeadingAxisSum` is
+Theano's only).
 """
 import numpy
 
