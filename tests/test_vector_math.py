@@ -203,7 +203,7 @@ def test_feature_maps_with_a_bias_per_channel_are_computed_right_in_every_layout
     node, = [node for node in theano.function([maps, scale, per_channel], output).maker
              .fgraph.toposort() if type(node.op).__name__ == 'Elemwise']
     code = node.op.c_code(node, 'node', ['i%d' % k for k in range(len(node.inputs))], ['o0'],
-                          {'fail': 'goto __label_1;'})
+                          {'fail': 'goto __label_1;', 'failure_var': '__failure', 'id': 1})
     assert 'ITER_2_3' in code           # the rows and columns of a map: one loop
     rng = numpy.random.RandomState(0)
     values = rng.normal(0, 1, (6, 5, 9, 7)).astype(floatX)
