@@ -142,12 +142,9 @@ def vectorised_loops(make_reordered_loop):
                 or 'return' in inner_task):
             return code
         last = nnested - 1
-        loop = re.compile(r'for\((?:int|npy_intp) ITER_%d = 0;.*?\} // end loop %d\n'
-                          % (last, last), re.DOTALL)
-        found = loop.findall(code)
-        if len(found) != 1:
+        innermost = _loop_text(code, last)
+        if innermost is None:
             return code
-        innermost = found[0]
         conditions, vector = [], innermost
         for i, order in enumerate(init_loop_orders):
             var = sub['lv%d' % i]
@@ -158,11 +155,25 @@ def vectorised_loops(make_reordered_loop):
             conditions.append('%s == %d' % (stride, 0 if broadcast else 1))
             vector = vector.replace('+%s*ITER_%d' % (stride, last),
                                     '' if broadcast else '+ITER_%d' % last)
-        both = 'if (%s) {\n#pragma omp simd\n%s} else {\n%s}\n' % (
-            ' && '.join(conditions), vector, innermost)
-        return _merged_trailing_loops(code.replace(innermost, both), innermost,
-                                      init_loop_orders, sub, openmp)
+        return _merged_trailing_loops(
+            code.replace(innermost, _versions(conditions, vector, innermost)), innermost,
+            init_loop_orders, sub, openmp)
     return versioned
+
+
+def _loop_text(code, d):
+    """The text of loop ``d`` in the engine's ``code``, from its ``for`` to its end
+    marker; ``None`` unless there is exactly one."""
+    found = re.findall(r'for\((?:int|npy_intp) ITER_%d = 0;.*?\} // end loop %d\n' % (d, d),
+                       code, re.DOTALL)
+    return found[0] if len(found) == 1 else None
+
+
+def _versions(conditions, vector_loop, loop):
+    """C code running ``vector_loop``, marked for vector code, where every one of
+    ``conditions`` holds at run time, and ``loop`` otherwise."""
+    return 'if (%s) {\n#pragma omp simd\n%s} else {\n%s}\n' % (
+        ' && '.join(conditions), vector_loop, loop)
 
 
 def _merged_trailing_loops(code, innermost, init_loop_orders, sub, openmp):
@@ -205,15 +216,12 @@ def _merged_trailing_loops(code, innermost, init_loop_orders, sub, openmp):
             run = 'TOTAL_%d' % d if run == 1 else '%s*TOTAL_%d' % (run, d)
     if any(re.search(r'\bITER_%d\b' % d, body) for d in merged):
         return code
-    loops = re.compile(r'for\((?:int|npy_intp) ITER_%d = 0;.*?\} // end loop %d\n'
-                       % (first, first), re.DOTALL)
-    found = loops.findall(code)
-    if len(found) != 1:
+    nested = _loop_text(code, first)
+    if nested is None:
         return code
     size = '*'.join(['(npy_intp)TOTAL_%d' % first] + ['TOTAL_%d' % d for d in merged[1:]])
     one_loop = 'for(npy_intp %s = 0; %s<%s; %s++)\n%s' % (index, index, size, index, body)
-    return code.replace(found[0], 'if (%s) {\n#pragma omp simd\n%s} else {\n%s}\n' % (
-        ' && '.join(conditions), one_loop, found[0]))
+    return code.replace(nested, _versions(conditions, one_loop, nested))
 
 
 _CONTIGUOUS_LOOP = 'for(int i=0; i<n; i++){'
